@@ -1,0 +1,91 @@
+"""Workflow state (de)serialization without the spec.
+
+The spec belongs to the definition version and is cached in memory, so the
+instance row holds only tasks and data. ``Decimal`` and ``date`` values in task
+data round-trip exactly. The serializer version is stored beside the state so
+SpiffWorkflow's migrations can upgrade old rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+
+class _SpeclessWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
+    """Leaves the spec out on the way out and takes the cached one on the way in."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        # Skip BpmnWorkflowConverter.to_dict: converting the spec only to drop it
+        # would cost as much as the rest of the state put together.
+        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(
+        self,
+        dct: dict[str, Any],
+        spec: BpmnProcessSpec | None = None,
+        subprocess_specs: dict[str, BpmnProcessSpec] | None = None,
+    ) -> BpmnWorkflow:
+        if spec is None:
+            raise ValueError("restoring a workflow needs its spec")
+        dct["spec"] = spec
+        dct["subprocess_specs"] = subprocess_specs or {}
+        return super().from_dict(dct)
+
+
+def _registry() -> Any:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _SpeclessWorkflowConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]), "Decimal")
+    registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda v: dt.date.fromisoformat(v["value"]), "date")
+    return registry
+
+
+class WorkflowStateSerializer:
+    """Turns a workflow into a JSON string and back, given its cached specs."""
+
+    version = VERSION
+
+    def __init__(self) -> None:
+        self._serializer = BpmnWorkflowSerializer(registry=_registry())
+
+    def dumps(self, workflow: BpmnWorkflow) -> str:
+        """Serialize *workflow* without its specs."""
+        return str(self._serializer.serialize_json(workflow))
+
+    def loads(
+        self,
+        state: str,
+        serializer_version: str,
+        spec: BpmnProcessSpec,
+        subprocess_specs: dict[str, BpmnProcessSpec],
+    ) -> BpmnWorkflow:
+        """Restore a workflow from *state*, migrating it if it was written by an older version."""
+        dct = json.loads(state)
+        dct.pop(BpmnWorkflowSerializer.VERSION_KEY, None)
+        if serializer_version != self.version and serializer_version in MIGRATIONS:
+            MIGRATIONS[serializer_version](dct)
+        dct.pop("spec", None)
+        dct.pop("subprocess_specs", None)
+        registry = self._serializer.registry
+        converter = registry.convert_from_dict[registry.typenames[BpmnWorkflow]]
+        dct.pop("typename", None)
+        workflow: BpmnWorkflow = converter(dct, spec=spec, subprocess_specs=subprocess_specs)
+        return workflow
+
+
+SERIALIZER = WorkflowStateSerializer()

@@ -1,0 +1,266 @@
+"""Reading, validating and parsing process bundles; the per-version spec cache.
+
+XML comes from users (process owners upload it), so it is parsed with entity
+resolution, DTD loading and network access off, and documents carrying a
+DOCTYPE are refused outright: no XXE, no entity-expansion bombs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+
+from .errors import DeploymentError
+
+BUNDLE_SUFFIXES = {".bpmn": "bpmn", ".dmn": "dmn", ".json": "form"}
+MAX_FILE_BYTES = 5 * 1024 * 1024
+FORM_PROPERTIES = ("formJsonSchemaFilename", "formUiSchemaFilename")
+
+_SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
+)
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    """One file of a bundle: its name inside the bundle, kind and text."""
+
+    name: str
+    kind: str
+    content: str
+
+
+@dataclass
+class ParsedBundle:
+    """The outcome of parsing a bundle: specs by process id and what deploy must record."""
+
+    specs: dict[str, BpmnProcessSpec]
+    subprocess_specs: dict[str, dict[str, BpmnProcessSpec]]
+    names: dict[str, str]
+    executable: list[str]
+    message_starts: dict[str, list[str]] = field(default_factory=dict)
+    message_correlations: dict[str, dict[str, list[dict[str, str]]]] = field(default_factory=dict)
+
+
+def read_bundle(path: Path) -> list[BundleFile]:
+    """Read a bundle from a folder (every BPMN, DMN and JSON file below it) or one file.
+
+    :raises DeploymentError: the path does not exist, holds no BPMN file, or a
+        file is too large or not UTF-8.
+    """
+    if not path.exists():
+        raise DeploymentError("no such file or folder", file=str(path))
+    paths = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = []
+    for item in paths:
+        kind = BUNDLE_SUFFIXES.get(item.suffix.lower())
+        if kind is None:
+            continue
+        if item.stat().st_size > MAX_FILE_BYTES:
+            raise DeploymentError(f"file is larger than {MAX_FILE_BYTES} bytes", file=str(item))
+        try:
+            content = item.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise DeploymentError(f"not UTF-8 text ({exc.reason})", file=str(item)) from exc
+        name = item.relative_to(path).as_posix() if path.is_dir() else item.name
+        files.append(BundleFile(name=name, kind=kind, content=content))
+    if not any(f.kind == "bpmn" for f in files):
+        raise DeploymentError("no .bpmn file found", file=str(path))
+    return files
+
+
+def bundle_hash(files: Iterable[BundleFile]) -> str:
+    """Return a SHA-256 over file names and contents, independent of order."""
+    digest = hashlib.sha256()
+    for item in sorted(files, key=lambda f: f.name):
+        digest.update(item.name.encode())
+        digest.update(b"\0")
+        digest.update(item.content.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def parse_xml(content: str, file_name: str) -> etree._Element:
+    """Parse untrusted XML safely.
+
+    :raises DeploymentError: malformed XML (with its line), or a DOCTYPE.
+    """
+    try:
+        root = etree.fromstring(content.encode("utf-8"), parser=_SAFE_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise DeploymentError(f"malformed XML: {exc.msg}", file=file_name, line=exc.lineno) from exc
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise DeploymentError("DOCTYPE declarations are not allowed", file=file_name, line=1)
+    return root
+
+
+def _line_of(root: etree._Element, element_id: str | None) -> int | None:
+    if not element_id:
+        return None
+    found = root.xpath("//*[@id=$id]", id=element_id)
+    return found[0].sourceline if found else None
+
+
+def _form_files(files: Iterable[BundleFile]) -> dict[str, BundleFile]:
+    by_name: dict[str, BundleFile] = {}
+    for item in files:
+        if item.kind == "form":
+            by_name[item.name] = item
+            by_name.setdefault(item.name.rsplit("/", 1)[-1], item)
+    return by_name
+
+
+def find_form(files: Iterable[BundleFile], reference: str) -> BundleFile | None:
+    """Find the form file a task references, by bundle path or by file name."""
+    return _form_files(files).get(reference)
+
+
+def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
+    """Validate and parse every file of a bundle.
+
+    :raises DeploymentError: naming file, line and element id of the first problem.
+    """
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    roots: dict[str, etree._Element] = {}
+    for item in files:
+        if item.kind == "form":
+            try:
+                json.loads(item.content)
+            except json.JSONDecodeError as exc:
+                raise DeploymentError(f"invalid JSON: {exc.msg}", file=item.name, line=exc.lineno) from exc
+            continue
+        root = parse_xml(item.content, item.name)
+        roots[item.name] = root
+        try:
+            if item.kind == "bpmn":
+                parser.add_bpmn_xml(root, filename=item.name)
+            else:
+                parser.add_dmn_xml(root, filename=item.name)
+        except ValidationException as exc:
+            raise _deployment_error(exc, roots) from exc
+        except SpiffWorkflowException as exc:
+            raise DeploymentError(str(exc), file=item.name) from exc
+
+    executable = [
+        process_id
+        for process_id in parser.get_process_ids()
+        if parser.get_process_parser(process_id).node.get("isExecutable", "true") != "false"
+    ]
+    if not executable:
+        raise DeploymentError("no executable process found", file=files[0].name)
+
+    specs: dict[str, BpmnProcessSpec] = {}
+    subprocess_specs: dict[str, dict[str, BpmnProcessSpec]] = {}
+    names: dict[str, str] = {}
+    try:
+        for process_id in executable:
+            specs[process_id] = parser.get_spec(process_id)
+            subprocess_specs[process_id] = parser.get_subprocess_specs(process_id)
+            names[process_id] = parser.get_process_parser(process_id).get_name() or process_id
+    except ValidationException as exc:
+        raise _deployment_error(exc, roots) from exc
+    except SpiffWorkflowException as exc:
+        raise DeploymentError(str(exc)) from exc
+
+    parsed = ParsedBundle(specs=specs, subprocess_specs=subprocess_specs, names=names, executable=executable)
+    _check_forms(parsed, files, roots)
+    _record_messages(parsed, parser)
+    return parsed
+
+
+def _deployment_error(exc: ValidationException, roots: Mapping[str, etree._Element]) -> DeploymentError:
+    file_name = exc.file_name or None
+    line = exc.line_number if isinstance(exc.line_number, int) and exc.line_number else None
+    if line is None and file_name in roots:
+        line = _line_of(roots[file_name], exc.id)
+    message = str(exc.args[0]) if exc.args else str(exc)
+    return DeploymentError(message, file=file_name, line=line, element=exc.id or None)
+
+
+def _all_specs(parsed: ParsedBundle, process_id: str) -> Iterable[BpmnProcessSpec]:
+    yield parsed.specs[process_id]
+    yield from parsed.subprocess_specs[process_id].values()
+
+
+def _check_forms(parsed: ParsedBundle, files: list[BundleFile], roots: Mapping[str, etree._Element]) -> None:
+    forms = _form_files(files)
+    for process_id in parsed.executable:
+        for spec in _all_specs(parsed, process_id):
+            for task_spec in spec.task_specs.values():
+                if not isinstance(task_spec, UserTask):
+                    continue
+                properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+                for key in FORM_PROPERTIES:
+                    reference = properties.get(key)
+                    if reference and reference not in forms:
+                        file_name = spec.file
+                        raise DeploymentError(
+                            f"{key} names {reference!r}, which is not in the bundle",
+                            file=file_name,
+                            line=_line_of(roots[file_name], task_spec.bpmn_id) if file_name in roots else None,
+                            element=task_spec.bpmn_id,
+                        )
+
+
+def _record_messages(parsed: ParsedBundle, parser: SpiffBpmnParser) -> None:
+    correlations = {
+        name: [{"name": prop.name, "expression": prop.retrieval_expression} for prop in props]
+        for name, props in parser.message_correlations.items()
+    }
+    for process_id in parsed.executable:
+        spec = parsed.specs[process_id]
+        parsed.message_starts[process_id] = sorted(
+            {
+                ts.event_definition.name
+                for ts in spec.task_specs.values()
+                if type(ts).__name__ == "StartEvent"
+                and type(getattr(ts, "event_definition", None)).__name__ == "MessageEventDefinition"
+            }
+        )
+        parsed.message_correlations[process_id] = correlations
+
+
+class SpecCache:
+    """Parsed specs per bundle content hash: parse once per version, never per request.
+
+    Keyed by content hash, so it is safe to share between databases and threads.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._max_entries = max_entries
+        self._entries: dict[str, ParsedBundle] = {}
+        self._lock = threading.Lock()
+
+    def get(self, content_hash: str, files: Any) -> ParsedBundle:
+        """Return the parsed bundle for *content_hash*, parsing *files()* on a miss."""
+        with self._lock:
+            parsed = self._entries.get(content_hash)
+        if parsed is not None:
+            return parsed
+        parsed = parse_bundle(files())
+        with self._lock:
+            if len(self._entries) >= self._max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[content_hash] = parsed
+        return parsed
+
+    def clear(self) -> None:
+        """Forget every parsed spec."""
+        with self._lock:
+            self._entries.clear()
+
+
+SPEC_CACHE = SpecCache()

@@ -1,0 +1,566 @@
+"""One operation on one instance: lock, restore, advance, write back.
+
+Every public runtime call (start, complete, message, timer, retry) runs through
+:class:`InstanceOperation` inside the caller's transaction, so the instance row,
+its task index, jobs, subscriptions and audit events change together or not at
+all.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from ._sandbox import SandboxedScriptEngine
+from ._serializer import SERIALIZER
+from .connectors import CONNECTORS, ConnectorContext
+from .db import is_postgresql
+from .definitions import load_parsed
+from .errors import ConflictError, NotFoundError, ProcflowError, ScriptError
+from .models import (
+    AuditEvent,
+    HumanTask,
+    Job,
+    MessageSubscription,
+    Parameter,
+    ProcessDefinition,
+    ProcessInstance,
+    User,
+    utcnow,
+)
+
+# SpiffWorkflow's task iterator stops at depth 1000 and re-walks the whole tree
+# on every step; sequence-flow loops add a level per pass. Compacting finished
+# history keeps both the depth and the cost of a step bounded.
+COMPACT_DEPTH = 60
+COMPACT_EVERY_STEPS = 50
+MAX_ENGINE_STEPS = 100_000
+MAX_EVENT_ROUTING_DEPTH = 8
+SCRIPT_TIME_LIMIT = 2.0
+
+ACTIVE_STATUSES = ("running", "waiting")
+
+_routing_depth: contextvars.ContextVar[int] = contextvars.ContextVar("procflow_routing_depth", default=0)
+
+
+def json_safe(value: Any) -> Any:
+    """Turn task data into plain JSON values (Decimal and dates become strings)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items() if not callable(v)}
+    if isinstance(value, list | tuple | set):
+        return [json_safe(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def canonical_key(values: dict[str, Any]) -> str:
+    """Return the stable string used to index correlation values."""
+    return json.dumps(json_safe(values), sort_keys=True, separators=(",", ":"))
+
+
+def current_parameters(session: so.Session, organisation_id: int, on: dt.date | None = None) -> dict[str, Any]:
+    """Return the parameter values valid on *on* (today): the organisation's own over shared ones."""
+    on = on or dt.date.today()
+    rows = session.scalars(
+        sa.select(Parameter).where(
+            sa.or_(Parameter.organisation_id.is_(None), Parameter.organisation_id == organisation_id),
+            Parameter.valid_from <= on,
+            sa.or_(Parameter.valid_to.is_(None), Parameter.valid_to >= on),
+        )
+    ).all()
+    values: dict[str, Any] = {}
+    # Shared first, then own; later valid_from wins within each.
+    for row in sorted(rows, key=lambda r: (r.organisation_id is not None, r.valid_from)):
+        values[row.key] = row.value
+    return values
+
+
+class ProcflowScriptEngine(SandboxedScriptEngine):
+    """The sandboxed engine plus connector calls bound to one operation."""
+
+    def __init__(self, operation: InstanceOperation, *, parameters: dict[str, Any]) -> None:
+        super().__init__(time_limit=SCRIPT_TIME_LIMIT, extra_globals={"parameters": parameters})
+        self._operation = operation
+
+    def call_service(self, task: Task, **kwargs: Any) -> str:
+        # Replaces the library's version, which refers to an undefined name when a service fails.
+        from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+
+        name = kwargs["operation_name"]
+        params = {key: spec["value"] for key, spec in kwargs.get("operation_params", {}).items()}
+        op = self._operation
+        context = ConnectorContext(
+            session=op.session,
+            organisation_id=op.instance.organisation_id,
+            instance_id=op.instance.id,
+            element=task.task_spec.bpmn_id,
+            actor=op.actor,
+        )
+        try:
+            result = CONNECTORS.get(name)(context, **params)
+        except Exception as exc:
+            raise WorkflowTaskException(f"Connector {name!r} failed: {exc}", task=task, exception=exc) from exc
+        op.audit("service_called", element=task.task_spec.bpmn_id, detail={"operation": name, "params": params})
+        return json.dumps(json_safe(result))
+
+
+class InstanceOperation:
+    """A locked instance with its restored workflow, ready to change and save."""
+
+    def __init__(self, session: so.Session, instance: ProcessInstance, *, actor: str | None) -> None:
+        self.session = session
+        self.instance = instance
+        self.actor = actor
+        self.definition: ProcessDefinition = instance.definition
+        parsed = load_parsed(session, self.definition)
+        self.spec = parsed.specs[instance.process_id]
+        self.subprocess_specs = parsed.subprocess_specs[instance.process_id]
+        self.script_engine = ProcflowScriptEngine(
+            self, parameters=current_parameters(session, instance.organisation_id)
+        )
+        if instance.state:
+            self.workflow = SERIALIZER.loads(
+                instance.state, instance.serializer_version, self.spec, self.subprocess_specs
+            )
+            self.workflow.script_engine = self.script_engine
+        else:
+            self.workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
+        self.errored: SpiffWorkflowException | ProcflowError | None = None
+
+    @classmethod
+    def lock(cls, session: so.Session, instance_id: int, *, actor: str | None) -> InstanceOperation:
+        """Lock instance *instance_id* for this transaction and restore its workflow.
+
+        :raises NotFoundError: no such instance.
+        """
+        stmt = sa.select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        if is_postgresql(session):
+            stmt = stmt.with_for_update()
+        instance = session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+        if instance is None:
+            raise NotFoundError(f"No instance {instance_id}")
+        return cls(session, instance, actor=actor)
+
+    # -- audit -----------------------------------------------------------------
+
+    def audit(self, kind: str, *, element: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        """Append an audit event for this instance."""
+        self.session.add(
+            AuditEvent(
+                organisation_id=self.instance.organisation_id,
+                instance_id=self.instance.id,
+                actor=self.actor,
+                kind=kind,
+                element=element,
+                detail=json_safe(detail or {}),
+            )
+        )
+
+    # -- running ---------------------------------------------------------------
+
+    def advance(self) -> None:
+        """Run the workflow to its next wait states, then route the events it threw.
+
+        A script, decision or connector failure does not raise: the failing task
+        is left in ERROR, the instance goes to ``error`` and the failure is audited.
+        """
+        steps = 0
+
+        def did_complete(task: Task) -> None:
+            nonlocal steps
+            steps += 1
+            self._audit_engine_task(task)
+            if steps % COMPACT_EVERY_STEPS == 0:
+                compact(self.workflow)
+            if steps > MAX_ENGINE_STEPS:
+                raise ProcflowError(
+                    f"More than {MAX_ENGINE_STEPS} engine steps without reaching a wait state "
+                    f"(last element {task.task_spec.bpmn_id!r}); is there a loop without a user task or timer?"
+                )
+
+        try:
+            self.workflow.do_engine_steps(did_complete_task=did_complete)
+        except (SpiffWorkflowException, ProcflowError) as exc:
+            self._record_error(exc)
+        compact(self.workflow)
+        self._route_thrown_events()
+
+    def _audit_engine_task(self, task: Task) -> None:
+        spec = task.task_spec
+        if hasattr(spec, "dmnEngine"):
+            table = spec.dmnEngine.decision_table
+            inputs = {}
+            for item in table.inputs:
+                try:
+                    inputs[item.expression or item.label] = self.script_engine.evaluate(task, item.expression)
+                except Exception:  # noqa: BLE001 - an input that cannot be shown is not an error
+                    inputs[item.expression or item.label] = None
+            outputs = {o.name: task.data.get(o.name) for o in table.outputs if o.name}
+            self.audit(
+                "decision_made",
+                element=spec.bpmn_id,
+                detail={"decision": table.name or table.id, "inputs": inputs, "outputs": outputs},
+            )
+
+    def _record_error(self, exc: SpiffWorkflowException | ProcflowError) -> None:
+        self.errored = exc
+        cause = getattr(exc, "exception", None)
+        element = None
+        line = getattr(exc, "line_number", None) or None
+        task = getattr(exc, "task", None)
+        if task is not None:
+            element = task.task_spec.bpmn_id
+        if isinstance(cause, ScriptError):
+            line = line or cause.line
+        message = str(exc)
+        if element and element not in message:
+            message = f"{element}: {message}"
+        if line and f"line {line}" not in message:
+            message = f"{message} (line {line})"
+        self.instance.error_message = message
+        self.audit("error", element=element, detail={"message": message, "line": line})
+
+    def _route_thrown_events(self) -> None:
+        from .messages import deliver_thrown_message
+
+        events = self.workflow.get_events()
+        if not events:
+            return
+        depth = _routing_depth.get()
+        if depth >= MAX_EVENT_ROUTING_DEPTH:
+            raise ProcflowError(f"Messages bounced between instances more than {depth} times; stopping")
+        token = _routing_depth.set(depth + 1)
+        try:
+            for event in events:
+                if isinstance(event.event_definition, MessageEventDefinition):
+                    deliver_thrown_message(
+                        self.session,
+                        organisation_id=self.instance.organisation_id,
+                        name=event.event_definition.name,
+                        payload=event.payload,
+                        source_instance_id=self.instance.id,
+                        actor=self.actor,
+                    )
+        finally:
+            _routing_depth.reset(token)
+
+    # -- saving ----------------------------------------------------------------
+
+    def save(self, *, completed_task_uuid: str | None = None) -> None:
+        """Write state, status, task index, jobs and subscriptions.
+
+        :raises ConflictError: someone else changed the instance meanwhile.
+        """
+        now = utcnow()
+        instance = self.instance
+        if instance.status not in ("suspended", "cancelled"):
+            instance.status = self._status()
+        if instance.status == "completed" and instance.completed_at is None:
+            instance.completed_at = now
+            self.audit("completed")
+        if instance.status != "error":
+            instance.error_message = None
+        instance.state = SERIALIZER.dumps(self.workflow)
+        instance.serializer_version = SERIALIZER.version
+        instance.updated_at = now
+        self._sync_human_tasks(now)
+        self._sync_timer_jobs()
+        self._sync_subscriptions()
+        try:
+            self.session.flush()
+        except StaleDataError as exc:
+            raise ConflictError(f"Instance {instance.id} was changed by someone else; reload and try again") from exc
+
+    def _status(self) -> str:
+        if self.workflow.is_completed():
+            return "completed"
+        if self.errored is not None or self.workflow.get_tasks(state=TaskState.ERROR):
+            return "error"
+        if self.workflow.get_tasks(state=TaskState.READY, manual=True):
+            return "running"
+        return "waiting"
+
+    def _ready_human_tasks(self) -> list[Task]:
+        return [t for t in self.workflow.get_tasks(state=TaskState.READY) if t.task_spec.manual]
+
+    def _sync_human_tasks(self, now: dt.datetime) -> None:
+        rows = {
+            row.task_uuid: row
+            for row in self.session.scalars(
+                sa.select(HumanTask).where(HumanTask.instance_id == self.instance.id, HumanTask.state == "ready")
+            )
+        }
+        ready = {str(t.id): t for t in self._ready_human_tasks()} if self.instance.status != "cancelled" else {}
+        for uuid, row in rows.items():
+            if uuid not in ready:
+                task = self.workflow.get_task_from_id(UUID(uuid))
+                if task is not None and task.state == TaskState.COMPLETED:
+                    row.state = "completed"
+                    row.completed_at = row.completed_at or now
+                else:
+                    row.state = "cancelled"
+                    row.completed_at = now
+        for uuid, task in ready.items():
+            if uuid not in rows:
+                self.session.add(self._new_human_task(task, now))
+
+    def _new_human_task(self, task: Task, now: dt.datetime) -> HumanTask:
+        spec = task.task_spec
+        properties: dict[str, str] = (getattr(spec, "extensions", None) or {}).get("properties", {})
+        excluded: list[int] = []
+        if properties.get("excludeStarter", "").lower() == "true" and self.instance.started_by_id:
+            excluded.append(self.instance.started_by_id)
+        for bpmn_id in filter(None, (s.strip() for s in properties.get("excludeCompletersOf", "").split(","))):
+            excluded.extend(
+                uid
+                for uid in self.session.scalars(
+                    sa.select(HumanTask.completed_by_id).where(
+                        HumanTask.instance_id == self.instance.id,
+                        HumanTask.bpmn_id == bpmn_id,
+                        HumanTask.completed_by_id.is_not(None),
+                    )
+                )
+                if uid is not None
+            )
+        due_at = None
+        due_in = properties.get("dueIn")
+        if due_in:
+            due_at = self._due_at(task, due_in, now)
+        return HumanTask(
+            instance_id=self.instance.id,
+            organisation_id=self.instance.organisation_id,
+            process_id=self.instance.process_id,
+            task_uuid=str(task.id),
+            bpmn_id=spec.bpmn_id,
+            name=spec.bpmn_name or spec.bpmn_id,
+            lane=spec.lane,
+            candidate_group=properties.get("candidateGroup") or spec.lane,
+            excluded_user_ids=sorted(set(excluded)),
+            form=properties.get("formJsonSchemaFilename") if isinstance(spec, UserTask) else None,
+            form_ui=properties.get("formUiSchemaFilename") if isinstance(spec, UserTask) else None,
+            instructions=(getattr(spec, "extensions", None) or {}).get("instructionsForEndUser")
+            or spec.documentation,
+            due_at=due_at,
+            created_at=now,
+        )
+
+    def _due_at(self, task: Task, expression: str, now: dt.datetime) -> dt.datetime | None:
+        try:
+            value = self.script_engine.evaluate(task, expression)
+        except SpiffWorkflowException:
+            value = expression
+        if isinstance(value, int | float | Decimal):
+            return now + dt.timedelta(days=float(value))
+        if isinstance(value, str) and value.upper().startswith("P"):
+            parsed = TimerEventDefinition.parse_iso_duration(value)
+            return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if isinstance(value, dt.date):
+            return dt.datetime.combine(value, dt.time(23, 59), dt.UTC)
+        return None
+
+    def _waiting_event_tasks(self) -> Iterable[Task]:
+        if self.instance.status in ("cancelled", "completed"):
+            return []
+        return [t for t in self.workflow.event_manager.tasks.values() if t.state == TaskState.WAITING]
+
+    def _sync_timer_jobs(self) -> None:
+        due: dict[str, dt.datetime] = {}
+        for task in self._waiting_event_tasks():
+            definition = task.task_spec.event_definition
+            if isinstance(definition, TimerEventDefinition):
+                when = timer_due(task, definition)
+                if when is not None:
+                    due[str(task.id)] = when
+        jobs = {
+            job.task_uuid: job
+            for job in self.session.scalars(
+                sa.select(Job).where(Job.instance_id == self.instance.id, Job.kind == "timer")
+            )
+        }
+        suspended = self.instance.status == "suspended"
+        for uuid, job in jobs.items():
+            if uuid not in due:
+                self.session.delete(job)
+            else:
+                if job.due_at != due[uuid] and job.status != "incident":
+                    job.due_at = due[uuid]
+                    job.attempts = 0
+                job.status = "suspended" if suspended else ("incident" if job.status == "incident" else "pending")
+        for uuid, when in due.items():
+            if uuid not in jobs:
+                self.session.add(
+                    Job(
+                        kind="timer",
+                        status="suspended" if suspended else "pending",
+                        organisation_id=self.instance.organisation_id,
+                        instance_id=self.instance.id,
+                        task_uuid=uuid,
+                        due_at=when,
+                    )
+                )
+
+    def _sync_subscriptions(self) -> None:
+        self.session.execute(
+            sa.delete(MessageSubscription).where(MessageSubscription.instance_id == self.instance.id)
+        )
+        correlations = self.definition.message_correlations or {}
+        for task in self._waiting_event_tasks():
+            definition = task.task_spec.event_definition
+            if not isinstance(definition, MessageEventDefinition):
+                continue
+            values = self.expected_correlation(task, correlations.get(definition.name, []))
+            self.session.add(
+                MessageSubscription(
+                    organisation_id=self.instance.organisation_id,
+                    instance_id=self.instance.id,
+                    task_uuid=str(task.id),
+                    message_name=definition.name,
+                    correlation_key=canonical_key(values),
+                )
+            )
+
+    def expected_correlation(self, task: Task, properties: list[dict[str, str]]) -> dict[str, Any]:
+        """Return the correlation values a waiting task expects, from the instance's data."""
+        known: dict[str, Any] = {}
+        for per_key in self.workflow.correlations.values():
+            if isinstance(per_key, dict):
+                known.update(per_key)
+        values: dict[str, Any] = {}
+        for prop in properties:
+            if prop["name"] in known:
+                values[prop["name"]] = known[prop["name"]]
+                continue
+            try:
+                values[prop["name"]] = self.script_engine.environment.evaluate(prop["expression"], dict(task.data))
+            except Exception:  # noqa: BLE001 - a value the data does not hold yet is not expected
+                continue
+        return values
+
+    # -- helpers for callers -----------------------------------------------------
+
+    def task(self, task_uuid: str) -> Task | None:
+        """Return the workflow task with *task_uuid*, if it still exists."""
+        return self.workflow.get_task_from_id(UUID(task_uuid))
+
+    def data(self) -> dict[str, Any]:
+        """Return the instance's current data: the last completed task's, else the workflow's."""
+        tasks = [t for t in self.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)]
+        source = tasks[0] if tasks else self.workflow.last_task
+        if source is None:
+            return dict(self.workflow.data)
+        return {k: v for k, v in source.data.items() if not callable(v)}
+
+
+def timer_due(task: Task, definition: TimerEventDefinition) -> dt.datetime | None:
+    """Return when a waiting timer task fires, from the value SpiffWorkflow computed."""
+    value = task._get_internal_data("event_value")
+    if value is None:
+        return None
+    if isinstance(definition, CycleTimerEventDefinition):
+        return dt.datetime.fromisoformat(value["next"]) if isinstance(value, dict) else None
+    if isinstance(value, dt.datetime):
+        when = value
+    else:
+        parsed = TimerEventDefinition.parse_time_or_duration(str(value))
+        if not isinstance(parsed, dt.datetime):
+            return None
+        when = parsed
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def compact(workflow: BpmnWorkflow) -> None:
+    """Drop finished history that no unfinished task can reach back to.
+
+    Finds the deepest task that is an ancestor of every unfinished task and
+    hangs it directly under the root; everything else finished is removed.
+    Joins, boundary events and subprocesses only look at tasks below that
+    common ancestor, so the workflow behaves the same.
+    """
+    for wf in [workflow, *workflow.subprocesses.values()]:
+        _compact_tree(workflow, wf)
+
+
+def _compact_tree(top: BpmnWorkflow, wf: Any) -> None:
+    root = wf.task_tree
+    unfinished = [t for t in wf.tasks.values() if not t.has_state(TaskState.FINISHED_MASK)]
+    if not unfinished:
+        return
+    first_chain = _ancestors(unfinished[0])
+    if len(first_chain) < COMPACT_DEPTH:
+        return
+    common = set(first_chain)
+    for task in unfinished[1:]:
+        common &= set(_ancestors(task))
+    # first_chain runs from the task's parent up to the root; the first common one is the deepest.
+    keep_from = next((t for t in first_chain if t in common), None)
+    if keep_from is None or keep_from is root or keep_from.parent is root:
+        return
+    keep_ids = {t.id for t in _descendants(keep_from)}
+    keep_ids.add(root.id)
+    for task_id in [tid for tid in wf.tasks if tid not in keep_ids]:
+        del wf.tasks[task_id]
+        if task_id in top.subprocesses:
+            del top.subprocesses[task_id]
+    keep_from._parent = root.id
+    root._children = [keep_from.id]
+    if wf.last_task is not None and wf.last_task.id not in keep_ids:
+        wf.last_task = keep_from
+
+
+def _ancestors(task: Task) -> list[Task]:
+    chain = []
+    parent = task.parent
+    while parent is not None:
+        chain.append(parent)
+        parent = parent.parent
+    return chain
+
+
+def _descendants(task: Task) -> list[Task]:
+    result, stack = [], [task]
+    while stack:
+        current = stack.pop()
+        result.append(current)
+        stack.extend(current.children)
+    return result
+
+
+def get_user_or_none(session: so.Session, username: str | None) -> User | None:
+    """Return the user called *username*, ``None`` for the system.
+
+    :raises NotFoundError: a name was given but no such user exists.
+    """
+    if username is None:
+        return None
+    user = session.scalar(sa.select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"No user {username!r}")
+    return user

@@ -1,0 +1,91 @@
+"""Database connection: engine construction, SQLite tuning, sessions, migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+DATABASE_URL_ENV = "PROCFLOW_DATABASE_URL"
+INSTANCE_PATH_ENV = "PROCFLOW_INSTANCE_PATH"
+MIGRATIONS_PATH = Path(__file__).parent / "migrations"
+
+
+def instance_path() -> Path:
+    """Return the folder holding local state (the default SQLite file, attachments)."""
+    return Path(os.environ.get(INSTANCE_PATH_ENV) or Path.cwd() / "instance")
+
+
+def database_url() -> str:
+    """Return the configured database URL: ``PROCFLOW_DATABASE_URL`` or a SQLite file."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        return url
+    folder = instance_path()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'procflow.sqlite3'}"
+
+
+def is_postgresql(bind: sa.Engine | sa.Connection | so.Session) -> bool:
+    """Tell whether *bind* talks to PostgreSQL (row locks, SKIP LOCKED available)."""
+    if isinstance(bind, so.Session):
+        engine = bind.get_bind()
+        return engine.dialect.name == "postgresql"
+    return bind.dialect.name == "postgresql"
+
+
+def create_db_engine(url: str | None = None, **kwargs: Any) -> sa.Engine:
+    """Create a SQLAlchemy engine for *url* (default: :func:`database_url`).
+
+    SQLite gets WAL mode, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE``
+    transactions: SQLite has no row locks, so taking the write lock at the start
+    of every transaction is what serialises two operations on the same instance
+    (the second waits, then sees the first's result) instead of failing late.
+    """
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {})
+        kwargs["connect_args"].setdefault("timeout", 30)
+        kwargs["connect_args"].setdefault("check_same_thread", False)
+        engine = sa.create_engine(url, **kwargs)
+        _tune_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+def _tune_sqlite(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, issue BEGIN (see SQLAlchemy's pysqlite notes).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_session_factory(engine: sa.Engine) -> so.sessionmaker[so.Session]:
+    """Return a session factory bound to *engine* (objects stay usable after commit)."""
+    return so.sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def upgrade_database(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the schema up to *revision* with the engine's Alembic migrations."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_PATH))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

@@ -1,0 +1,166 @@
+"""Deploying process bundles and finding the definition version to run.
+
+Lookup follows Camunda and Flowable: an organisation's own deployment of a
+process id wins over the shared one (deployed without an organisation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from ._specs import SPEC_CACHE, BundleFile, ParsedBundle, bundle_hash, parse_bundle, read_bundle
+from .errors import NotFoundError
+from .identity import get_organisation
+from .models import AuditEvent, Deployment, DeploymentFile, ProcessDefinition
+
+
+@dataclass(frozen=True)
+class DeployedProcess:
+    """One process id of a deployment and the version it now has."""
+
+    process_id: str
+    version: int
+    organisation: str | None
+    changed: bool
+
+
+def deploy_path(
+    session: so.Session, path: str | Path, *, organisation: str | None = None, user: str | None = None
+) -> list[DeployedProcess]:
+    """Deploy the bundle in folder (or file) *path*; see :func:`deploy_files`."""
+    path = Path(path)
+    return deploy_files(session, read_bundle(path), name=path.name, organisation=organisation, user=user)
+
+
+def deploy_files(
+    session: so.Session,
+    files: list[BundleFile],
+    *,
+    name: str,
+    organisation: str | None = None,
+    user: str | None = None,
+) -> list[DeployedProcess]:
+    """Validate and store a bundle; every changed process gets version N+1.
+
+    A process whose latest version (for this organisation, or shared) has the
+    same bundle content is left alone. Nothing is written if any file is invalid.
+    Runs in the caller's transaction.
+
+    :raises DeploymentError: with file, line and element id of the problem.
+    :raises NotFoundError: the organisation does not exist.
+    """
+    org = get_organisation(session, organisation) if organisation else None
+    org_id = org.id if org else None
+    content_hash = bundle_hash(files)
+    parsed = parse_bundle(files)
+
+    results: list[DeployedProcess] = []
+    deployment: Deployment | None = None
+    for process_id in parsed.executable:
+        latest = _latest(session, process_id, org_id)
+        if latest is not None and latest.content_hash == content_hash:
+            results.append(DeployedProcess(process_id, latest.version, organisation, changed=False))
+            continue
+        if deployment is None:
+            deployment = Deployment(
+                organisation_id=org_id,
+                name=name,
+                content_hash=content_hash,
+                deployed_by=user,
+                files=[DeploymentFile(name=f.name, kind=f.kind, content=f.content) for f in files],
+            )
+            session.add(deployment)
+            session.flush()
+        definition = ProcessDefinition(
+            deployment_id=deployment.id,
+            organisation_id=org_id,
+            process_id=process_id,
+            name=parsed.names[process_id],
+            version=(latest.version + 1) if latest else 1,
+            content_hash=content_hash,
+            message_starts=parsed.message_starts[process_id],
+            message_correlations=parsed.message_correlations[process_id],
+        )
+        session.add(definition)
+        session.flush()
+        session.add(
+            AuditEvent(
+                organisation_id=org_id,
+                actor=user,
+                kind="deployed",
+                element=process_id,
+                detail={"version": definition.version, "bundle": name, "content_hash": content_hash},
+            )
+        )
+        results.append(DeployedProcess(process_id, definition.version, organisation, changed=True))
+    session.flush()
+    return results
+
+
+def _latest(session: so.Session, process_id: str, organisation_id: int | None) -> ProcessDefinition | None:
+    org_filter = (
+        ProcessDefinition.organisation_id.is_(None)
+        if organisation_id is None
+        else ProcessDefinition.organisation_id == organisation_id
+    )
+    return session.scalar(
+        sa.select(ProcessDefinition)
+        .where(ProcessDefinition.process_id == process_id, org_filter)
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    )
+
+
+def resolve_definition(session: so.Session, process_id: str, organisation_id: int) -> ProcessDefinition:
+    """Return the latest version of *process_id* the organisation runs: its own, else the shared one.
+
+    :raises NotFoundError: neither exists.
+    """
+    definition = _latest(session, process_id, organisation_id) or _latest(session, process_id, None)
+    if definition is None:
+        raise NotFoundError(f"No process {process_id!r} is deployed for this organisation")
+    return definition
+
+
+def visible_definitions(session: so.Session, organisation_id: int) -> list[ProcessDefinition]:
+    """Return the definition each process id resolves to for the organisation, sorted by name."""
+    process_ids = session.scalars(
+        sa.select(ProcessDefinition.process_id)
+        .where(
+            sa.or_(
+                ProcessDefinition.organisation_id.is_(None),
+                ProcessDefinition.organisation_id == organisation_id,
+            )
+        )
+        .distinct()
+    ).all()
+    definitions = [resolve_definition(session, pid, organisation_id) for pid in process_ids]
+    return sorted(definitions, key=lambda d: (d.name.lower(), d.process_id))
+
+
+def load_parsed(session: so.Session, definition: ProcessDefinition) -> ParsedBundle:
+    """Return the parsed bundle of *definition*, from the cache when already parsed."""
+
+    def files() -> list[BundleFile]:
+        rows = session.scalars(
+            sa.select(DeploymentFile).where(DeploymentFile.deployment_id == definition.deployment_id)
+        )
+        return [BundleFile(name=row.name, kind=row.kind, content=row.content) for row in rows]
+
+    return SPEC_CACHE.get(definition.content_hash, files)
+
+
+def bundle_file(session: so.Session, definition: ProcessDefinition, name: str) -> BundleFile:
+    """Return a file of the definition's bundle by path or file name (forms, diagrams).
+
+    :raises NotFoundError: no such file.
+    """
+    rows = session.scalars(sa.select(DeploymentFile).where(DeploymentFile.deployment_id == definition.deployment_id))
+    for row in rows:
+        if row.name == name or row.name.rsplit("/", 1)[-1] == name:
+            return BundleFile(name=row.name, kind=row.kind, content=row.content)
+    raise NotFoundError(f"No file {name!r} in the bundle of {definition.process_id!r} v{definition.version}")

@@ -1,0 +1,156 @@
+"""Message delivery with correlation, and message start events.
+
+A message goes to every waiting instance of the organisation whose expected
+correlation values equal the message's (found through the indexed
+subscription table); if none waits, every process with a message start event
+of that name is started with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from SpiffWorkflow.bpmn import BpmnEvent
+
+from ._sandbox import SandboxedEnvironment
+from ._workflow import InstanceOperation, canonical_key, get_user_or_none, json_safe
+from .definitions import visible_definitions
+from .errors import NotFoundError, ProcflowError
+from .identity import get_organisation
+from .models import MessageSubscription, ProcessInstance
+from .runtime import create_instance
+
+_expressions = SandboxedEnvironment(time_limit=1.0)
+
+
+def _correlation_values(properties: list[dict[str, str]], payload: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for prop in properties:
+        try:
+            values[prop["name"]] = _expressions.evaluate(prop["expression"], dict(payload))
+        except Exception:  # noqa: BLE001 - a payload without the property simply does not correlate on it
+            continue
+    return values
+
+
+def send_message(
+    session: so.Session,
+    name: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    organisation: str,
+    user: str | None = None,
+) -> list[ProcessInstance]:
+    """Deliver message *name* within *organisation*; return the instances it reached or started.
+
+    Runs in the caller's transaction.
+
+    :raises NotFoundError: unknown organisation, or nothing waits for or starts on this message.
+    """
+    org = get_organisation(session, organisation)
+    reached = _deliver(session, org.id, name, dict(payload or {}), actor=user, source_instance_id=None)
+    if not reached:
+        raise NotFoundError(f"No instance waits for message {name!r} and no process starts on it")
+    return reached
+
+
+def deliver_thrown_message(
+    session: so.Session,
+    *,
+    organisation_id: int,
+    name: str,
+    payload: Any,
+    source_instance_id: int,
+    actor: str | None,
+) -> list[ProcessInstance]:
+    """Route a message an instance threw; unmatched messages are dropped (and audited by the caller)."""
+    body = payload if isinstance(payload, dict) else {"payload": payload}
+    return _deliver(session, organisation_id, name, body, actor=actor, source_instance_id=source_instance_id)
+
+
+def _deliver(
+    session: so.Session,
+    organisation_id: int,
+    name: str,
+    payload: dict[str, Any],
+    *,
+    actor: str | None,
+    source_instance_id: int | None,
+) -> list[ProcessInstance]:
+    definitions = visible_definitions(session, organisation_id)
+    property_sets = {
+        canonical_key({"p": props}): props
+        for definition in definitions
+        for props in [definition.message_correlations.get(name, [])]
+    } or {"[]": []}
+    keys = {canonical_key(_correlation_values(props, payload)) for props in property_sets.values()}
+    keys.add(canonical_key({}))
+    stmt = (
+        sa.select(MessageSubscription)
+        .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
+        .where(
+            MessageSubscription.organisation_id == organisation_id,
+            MessageSubscription.message_name == name,
+            MessageSubscription.correlation_key.in_(keys),
+            ProcessInstance.status.in_(("running", "waiting")),
+        )
+        .order_by(MessageSubscription.id)
+    )
+    if source_instance_id is not None:
+        stmt = stmt.where(MessageSubscription.instance_id != source_instance_id)
+    subscriptions = list(session.scalars(stmt))
+    reached: list[ProcessInstance] = []
+    for instance_id in dict.fromkeys(s.instance_id for s in subscriptions):
+        op = InstanceOperation.lock(session, instance_id, actor=actor)
+        if op.instance.status not in ("running", "waiting"):
+            continue
+        if _catch(op, name, payload):
+            op.audit("message_received", detail={"message": name, "payload": payload})
+            op.advance()
+            op.save()
+            reached.append(op.instance)
+    if reached:
+        return reached
+    for definition in definitions:
+        if name in (definition.message_starts or []):
+            reached.append(_start_by_message(session, definition.id, organisation_id, name, payload, actor))
+    return reached
+
+
+def _catch(op: InstanceOperation, name: str, payload: dict[str, Any]) -> bool:
+    waiting = [
+        t
+        for t in op.workflow.event_manager.tasks.values()
+        if getattr(t.task_spec.event_definition, "name", None) == name
+    ]
+    if not waiting:
+        return False
+    definition = waiting[0].task_spec.event_definition
+    correlations = definition.calculate_correlations(
+        op.script_engine, definition.correlation_properties, payload
+    )
+    caught: int = op.workflow.event_manager.catch(BpmnEvent(definition, payload, correlations), internal=False)
+    return caught > 0
+
+
+def _start_by_message(
+    session: so.Session,
+    definition_id: int,
+    organisation_id: int,
+    name: str,
+    payload: dict[str, Any],
+    actor: str | None,
+) -> ProcessInstance:
+    starter = get_user_or_none(session, actor)
+    instance = create_instance(session, definition_id, organisation_id, starter)
+    op = InstanceOperation(session, instance, actor=actor)
+    op.audit("started", detail={"message": name, "payload": json_safe(payload)})
+    op.advance()
+    if not _catch(op, name, payload):
+        raise ProcflowError(f"Process {instance.process_id!r} declares a start on message {name!r} but did not catch it")
+    op.audit("message_received", detail={"message": name, "payload": payload})
+    op.advance()
+    op.save()
+    return instance

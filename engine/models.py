@@ -1,0 +1,338 @@
+"""Typed SQLAlchemy models: the engine's whole persistent state.
+
+Every row that belongs to a tenant carries ``organisation_id``; shared process
+definitions are the only rows where it may be NULL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time as an aware UTC datetime."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC that always comes back timezone-aware.
+
+    SQLite keeps no zone; PostgreSQL does. Normalising here keeps comparisons
+    between database values and ``utcnow()`` correct on both.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given; use aware UTC datetimes")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(so.DeclarativeBase):
+    """Declarative base with a naming convention so Alembic names constraints stably."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    key: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "user_account"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    username: so.Mapped[str] = so.mapped_column(sa.String(120), unique=True)
+    display_name: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    is_active: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+
+    memberships: so.Mapped[list[Membership]] = so.relationship(back_populates="user")
+
+
+class Membership(Base):
+    """A user's place in one organisation: roles and groups (lanes map to groups)."""
+
+    __tablename__ = "membership"
+    __table_args__ = (sa.UniqueConstraint("user_id", "organisation_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"))
+    roles: so.Mapped[list[Any]] = so.mapped_column(default=list)
+
+    user: so.Mapped[User] = so.relationship(back_populates="memberships")
+    organisation: so.Mapped[Organisation] = so.relationship()
+    groups: so.Mapped[list[Group]] = so.relationship(secondary="group_member", back_populates="members")
+
+
+class Group(Base):
+    """A candidate group inside one organisation; a BPMN lane names one."""
+
+    __tablename__ = "user_group"
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "key"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"))
+    key: so.Mapped[str] = so.mapped_column(sa.String(120))
+    name: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+
+    members: so.Mapped[list[Membership]] = so.relationship(secondary="group_member", back_populates="groups")
+
+
+group_member = sa.Table(
+    "group_member",
+    Base.metadata,
+    sa.Column("group_id", sa.ForeignKey("user_group.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("membership_id", sa.ForeignKey("membership.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Deployment(Base):
+    """One deployed bundle of files; its content hash makes re-deploys no-ops."""
+
+    __tablename__ = "deployment"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    content_hash: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
+    deployed_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    deployed_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+
+    files: so.Mapped[list[DeploymentFile]] = so.relationship(
+        back_populates="deployment", order_by="DeploymentFile.name", cascade="all, delete-orphan"
+    )
+
+
+class DeploymentFile(Base):
+    __tablename__ = "deployment_file"
+    __table_args__ = (sa.UniqueConstraint("deployment_id", "name"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    deployment_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("deployment.id", ondelete="CASCADE"))
+    name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(16))
+    content: so.Mapped[str] = so.mapped_column(sa.Text)
+
+    deployment: so.Mapped[Deployment] = so.relationship(back_populates="files")
+
+
+class ProcessDefinition(Base):
+    """One version of one executable process, for one organisation or shared (NULL)."""
+
+    __tablename__ = "process_definition"
+    __table_args__ = (sa.Index("ix_process_definition_lookup", "process_id", "organisation_id", "version"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    deployment_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("deployment.id"))
+    organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    process_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    name: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    version: so.Mapped[int]
+    content_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    # Names of messages whose start events start this process, and the
+    # correlation properties of every message it knows: send_message needs
+    # both without parsing anything.
+    message_starts: so.Mapped[list[Any]] = so.mapped_column(default=list)
+    message_correlations: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+
+    deployment: so.Mapped[Deployment] = so.relationship()
+    organisation: so.Mapped[Organisation | None] = so.relationship()
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    __table_args__ = (sa.Index("ix_process_instance_org_status", "organisation_id", "status"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    definition_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("process_definition.id"))
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    process_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    status: so.Mapped[str] = so.mapped_column(sa.String(16))
+    business_key: so.Mapped[str | None] = so.mapped_column(sa.String(200), index=True)
+    title: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
+    started_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user_account.id"))
+    parent_instance_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("process_instance.id"))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    updated_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    completed_at: so.Mapped[dt.datetime | None]
+    error_message: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # The serialized workflow without its spec (the spec belongs to the definition).
+    state: so.Mapped[str] = so.mapped_column(sa.Text)
+    serializer_version: so.Mapped[str] = so.mapped_column(sa.String(16))
+    lock_version: so.Mapped[int] = so.mapped_column(default=1)
+
+    definition: so.Mapped[ProcessDefinition] = so.relationship()
+    organisation: so.Mapped[Organisation] = so.relationship()
+    started_by: so.Mapped[User | None] = so.relationship()
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class HumanTask(Base):
+    """Index row for a READY or finished user/manual task; the inbox reads only this."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        sa.UniqueConstraint("instance_id", "task_uuid"),
+        sa.Index("ix_human_task_inbox", "organisation_id", "state", "candidate_group"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    instance_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("process_instance.id", ondelete="CASCADE"))
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    process_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    task_uuid: so.Mapped[str] = so.mapped_column(sa.String(36))
+    bpmn_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    name: so.Mapped[str] = so.mapped_column(sa.String(300))
+    lane: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    candidate_group: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    assignee_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user_account.id"), index=True)
+    excluded_user_ids: so.Mapped[list[Any]] = so.mapped_column(default=list)
+    form: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    form_ui: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    instructions: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="ready")
+    due_at: so.Mapped[dt.datetime | None]
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    completed_at: so.Mapped[dt.datetime | None]
+    completed_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user_account.id"))
+
+    instance: so.Mapped[ProcessInstance] = so.relationship()
+    assignee: so.Mapped[User | None] = so.relationship(foreign_keys=[assignee_id])
+    completed_by: so.Mapped[User | None] = so.relationship(foreign_keys=[completed_by_id])
+
+
+class Job(Base):
+    """Work due at a time: timers, message deliveries, outbox sends, scheduled starts."""
+
+    __tablename__ = "job"
+    __table_args__ = (sa.Index("ix_job_due", "status", "due_at"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32))
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default="pending")
+    organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    instance_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("process_instance.id", ondelete="CASCADE"), index=True
+    )
+    task_uuid: so.Mapped[str | None] = so.mapped_column(sa.String(36))
+    due_at: so.Mapped[dt.datetime]
+    payload: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    locked_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    locked_until: so.Mapped[dt.datetime | None]
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+
+
+class MessageSubscription(Base):
+    """An instance waiting for a message, indexed by name and correlation values."""
+
+    __tablename__ = "message_subscription"
+    __table_args__ = (sa.Index("ix_message_subscription_lookup", "organisation_id", "message_name", "correlation_key"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    instance_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("process_instance.id", ondelete="CASCADE"), index=True
+    )
+    task_uuid: so.Mapped[str] = so.mapped_column(sa.String(36))
+    message_name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    correlation_key: so.Mapped[str] = so.mapped_column(sa.String(500))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only record of what happened: the documentation procurement law requires."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (sa.Index("ix_audit_event_instance", "instance_id", "id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    instance_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("process_instance.id", ondelete="CASCADE"))
+    at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    actor: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(40))
+    element: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    detail: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+
+
+class OutboxMessage(Base):
+    """An e-mail written by a service task; a worker job sends it."""
+
+    __tablename__ = "outbox_message"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    instance_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("process_instance.id", ondelete="CASCADE"))
+    recipient: so.Mapped[str] = so.mapped_column(sa.String(254))
+    subject: so.Mapped[str] = so.mapped_column(sa.String(300))
+    body: so.Mapped[str] = so.mapped_column(sa.Text)
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default="pending")
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    sent_at: so.Mapped[dt.datetime | None]
+
+
+class Parameter(Base):
+    """A per-organisation (or shared, NULL) parameter value valid over a date range."""
+
+    __tablename__ = "parameter"
+    __table_args__ = (sa.Index("ix_parameter_lookup", "key", "organisation_id", "valid_from"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    key: so.Mapped[str] = so.mapped_column(sa.String(120))
+    value: so.Mapped[Any] = so.mapped_column(sa.JSON)
+    valid_from: so.Mapped[dt.date] = so.mapped_column(sa.Date)
+    valid_to: so.Mapped[dt.date | None] = so.mapped_column(sa.Date)
+
+
+class Schedule(Base):
+    """A recurring start of a process for one organisation (cron expression)."""
+
+    __tablename__ = "schedule"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    process_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    cron: so.Mapped[str] = so.mapped_column(sa.String(120))
+    timezone: so.Mapped[str] = so.mapped_column(sa.String(64), default="UTC")
+    data: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    starter_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user_account.id"))
+    active: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)

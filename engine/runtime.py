@@ -1,0 +1,398 @@
+"""Starting instances and acting on them: complete, claim, suspend, cancel, retry.
+
+Every function runs inside the caller's transaction (``with session.begin()``
+in a worker or CLI, the request boundary in the web app) and leaves the
+instance at its next wait state.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from SpiffWorkflow.util.task import TaskState
+
+from forms import validate_submission
+
+from ._workflow import ACTIVE_STATUSES, InstanceOperation, get_user_or_none, json_safe
+from .definitions import bundle_file, resolve_definition
+from .errors import (
+    ConflictError,
+    FormValidationError,
+    InvalidStateError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from .identity import get_organisation, get_user, group_keys, membership_of
+from .models import AuditEvent, HumanTask, Job, MessageSubscription, ProcessInstance, User, utcnow
+
+STARTER_ROLES = {"admin", "process_owner", "case_handler", "requester"}
+
+
+def start_instance(
+    session: so.Session,
+    process_id: str,
+    *,
+    organisation: str,
+    user: str | None,
+    data: dict[str, Any] | None = None,
+    business_key: str | None = None,
+    title: str | None = None,
+) -> ProcessInstance:
+    """Start *process_id* for *organisation* and run it to its first wait states.
+
+    ``user=None`` starts as the system (scheduled and message starts).
+
+    :raises NotFoundError: unknown organisation, user or process, or the user is
+        not a member of the organisation.
+    :raises PermissionDeniedError: the user's roles do not allow starting processes.
+    """
+    org = get_organisation(session, organisation)
+    starter = get_user_or_none(session, user)
+    if starter is not None:
+        membership = membership_of(session, starter, org.id)
+        if membership is None:
+            raise NotFoundError(f"No organisation {organisation!r} for user {user!r}")
+        if not STARTER_ROLES & set(membership.roles):
+            raise PermissionDeniedError(f"User {user!r} may not start processes in {organisation!r}")
+    definition = resolve_definition(session, process_id, org.id)
+    instance = create_instance(session, definition.id, org.id, starter, business_key=business_key, title=title)
+    op = InstanceOperation(session, instance, actor=user)
+    start = op.workflow.get_next_task(spec_name="Start")
+    if start is not None and data:
+        start.data.update(data)
+    op.audit("started", detail={"data": data or {}, "version": definition.version})
+    op.advance()
+    op.save()
+    return instance
+
+
+def create_instance(
+    session: so.Session,
+    definition_id: int,
+    organisation_id: int,
+    starter: User | None,
+    *,
+    business_key: str | None = None,
+    title: str | None = None,
+    parent_instance_id: int | None = None,
+) -> ProcessInstance:
+    """Insert a new, not yet started instance row (state empty)."""
+    from .models import ProcessDefinition
+
+    definition = session.get(ProcessDefinition, definition_id)
+    if definition is None:
+        raise NotFoundError(f"No definition {definition_id}")
+    instance = ProcessInstance(
+        definition_id=definition.id,
+        organisation_id=organisation_id,
+        process_id=definition.process_id,
+        status="running",
+        business_key=business_key,
+        title=title or definition.name,
+        started_by_id=starter.id if starter else None,
+        parent_instance_id=parent_instance_id,
+        state="",
+        serializer_version="",
+    )
+    instance.definition = definition
+    session.add(instance)
+    session.flush()
+    return instance
+
+
+def get_instance(session: so.Session, instance_id: int, *, organisation_id: int | None = None) -> ProcessInstance:
+    """Return instance *instance_id*, only if it belongs to *organisation_id* when given.
+
+    :raises NotFoundError: no such instance (or it belongs to another organisation).
+    """
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None or (organisation_id is not None and instance.organisation_id != organisation_id):
+        raise NotFoundError(f"No instance {instance_id}")
+    return instance
+
+
+def get_task(session: so.Session, task_id: int, *, organisation_id: int | None = None) -> HumanTask:
+    """Return human task *task_id*, only if it belongs to *organisation_id* when given.
+
+    :raises NotFoundError: no such task (or it belongs to another organisation).
+    """
+    task = session.get(HumanTask, task_id)
+    if task is None or (organisation_id is not None and task.organisation_id != organisation_id):
+        raise NotFoundError(f"No task {task_id}")
+    return task
+
+
+def instance_data(session: so.Session, instance: ProcessInstance) -> dict[str, Any]:
+    """Return the current data of *instance* as plain JSON values."""
+    if not instance.state:
+        return {}
+    op = InstanceOperation(session, instance, actor=None)
+    data: dict[str, Any] = json_safe(op.data())
+    return data
+
+
+def task_form_schema(session: so.Session, task: HumanTask) -> dict[str, Any] | None:
+    """Return the JSON Schema of *task*'s form from its definition's bundle, if it has one."""
+    if not task.form:
+        return None
+    schema: dict[str, Any] = json.loads(bundle_file(session, task.instance.definition, task.form).content)
+    return schema
+
+
+def task_ui_schema(session: so.Session, task: HumanTask) -> dict[str, Any] | None:
+    """Return the UI schema of *task*'s form, if it has one."""
+    if not task.form_ui:
+        return None
+    schema: dict[str, Any] = json.loads(bundle_file(session, task.instance.definition, task.form_ui).content)
+    return schema
+
+
+def _actor_for_task(session: so.Session, task: HumanTask, username: str) -> User:
+    user = get_user(session, username)
+    membership = membership_of(session, user, task.organisation_id)
+    if membership is None:
+        # Other organisations' tasks do not exist for this user.
+        raise NotFoundError(f"No task {task.id}")
+    return user
+
+
+def check_may_work_on(session: so.Session, task: HumanTask, user: User) -> None:
+    """Check that *user* may claim or complete *task*: lane group, assignee, separation of duties.
+
+    :raises NotFoundError: the user is not in the task's organisation.
+    :raises PermissionDeniedError: naming the rule that refuses the user.
+    """
+    membership = membership_of(session, user, task.organisation_id)
+    if membership is None:
+        raise NotFoundError(f"No task {task.id}")
+    if user.id in (task.excluded_user_ids or []):
+        raise PermissionDeniedError(
+            f"User {user.username!r} may not work on task {task.id} ({task.name}): "
+            "separation of duties excludes them (they started the case or did an earlier step)"
+        )
+    if task.assignee_id is not None and task.assignee_id != user.id:
+        raise PermissionDeniedError(
+            f"Task {task.id} ({task.name}) is claimed by {task.assignee.username if task.assignee else '?'}"
+        )
+    if task.candidate_group and task.candidate_group not in group_keys(membership):
+        raise PermissionDeniedError(
+            f"User {user.username!r} is not in group {task.candidate_group!r} of task {task.id} ({task.name})"
+        )
+
+
+def _lock_task(session: so.Session, task_id: int, username: str) -> tuple[InstanceOperation, HumanTask, User]:
+    task = get_task(session, task_id)
+    user = _actor_for_task(session, task, username)
+    op = InstanceOperation.lock(session, task.instance_id, actor=username)
+    session.refresh(task)
+    if task.state != "ready":
+        who = f" by {task.completed_by.username}" if task.completed_by else ""
+        raise ConflictError(f"Task {task.id} ({task.name}) was already {task.state}{who}")
+    if op.instance.status == "suspended":
+        raise InvalidStateError(f"Instance {op.instance.id} is suspended; task {task.id} cannot be worked on")
+    if op.instance.status not in ACTIVE_STATUSES:
+        raise InvalidStateError(f"Instance {op.instance.id} is {op.instance.status}; task {task.id} is not active")
+    return op, task, user
+
+
+def complete_task(
+    session: so.Session, task_id: int, *, user: str, data: dict[str, Any] | None = None
+) -> ProcessInstance:
+    """Complete human task *task_id* as *user* with *data*, and run on to the next wait states.
+
+    The data is validated against the task's form schema first.
+
+    :raises NotFoundError: no such task, or not in the user's organisation.
+    :raises PermissionDeniedError: lane group, assignee or separation of duties refuses the user.
+    :raises FormValidationError: the data does not satisfy the form; names each bad field.
+    :raises ConflictError: the task was completed or cancelled meanwhile.
+    :raises InvalidStateError: the instance is suspended or not active.
+    """
+    data = dict(data or {})
+    op, task, actor = _lock_task(session, task_id, user)
+    check_may_work_on(session, task, actor)
+    schema = task_form_schema(session, task)
+    if schema is not None:
+        errors = validate_submission(schema, json_safe(data))
+        if errors:
+            raise FormValidationError(errors)
+    spiff_task = op.task(task.task_uuid)
+    if spiff_task is None or spiff_task.state != TaskState.READY:
+        raise ConflictError(f"Task {task.id} ({task.name}) is no longer active")
+    spiff_task.set_data(**data)
+    spiff_task.run()
+    now = utcnow()
+    task.state = "completed"
+    task.completed_at = now
+    task.completed_by_id = actor.id
+    op.audit("task_completed", element=task.bpmn_id, detail={"task_id": task.id, "name": task.name, "data": data})
+    op.advance()
+    op.save()
+    return op.instance
+
+
+def claim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
+    """Assign *task_id* to *user* (who must be allowed to work on it).
+
+    :raises ConflictError: someone else has claimed or completed it.
+    """
+    op, task, actor = _lock_task(session, task_id, user)
+    if task.assignee_id is not None and task.assignee_id != actor.id:
+        raise ConflictError(f"Task {task.id} ({task.name}) is already claimed by {task.assignee.username}")
+    check_may_work_on(session, task, actor)
+    task.assignee_id = actor.id
+    op.audit("task_claimed", element=task.bpmn_id, detail={"task_id": task.id})
+    session.flush()
+    return task
+
+
+def unclaim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
+    """Release *task_id* back to its group; only the assignee or an admin may.
+
+    :raises PermissionDeniedError: the user is neither.
+    """
+    op, task, actor = _lock_task(session, task_id, user)
+    membership = membership_of(session, actor, task.organisation_id)
+    if task.assignee_id not in (None, actor.id) and "admin" not in (membership.roles if membership else []):
+        raise PermissionDeniedError(f"Only the assignee or an admin may release task {task.id}")
+    task.assignee_id = None
+    op.audit("task_unclaimed", element=task.bpmn_id, detail={"task_id": task.id})
+    session.flush()
+    return task
+
+
+def _admin_operation(session: so.Session, instance_id: int, user: str | None) -> InstanceOperation:
+    op = InstanceOperation.lock(session, instance_id, actor=user)
+    if user is not None:
+        actor = get_user(session, user)
+        membership = membership_of(session, actor, op.instance.organisation_id)
+        if membership is None:
+            raise NotFoundError(f"No instance {instance_id}")
+        if "admin" not in membership.roles:
+            raise PermissionDeniedError(f"User {user!r} is not an admin of this organisation")
+    return op
+
+
+def suspend_instance(session: so.Session, instance_id: int, *, user: str | None) -> ProcessInstance:
+    """Suspend an active instance: no task completion, timer or message moves it until resumed.
+
+    :raises InvalidStateError: the instance is not running or waiting.
+    """
+    op = _admin_operation(session, instance_id, user)
+    if op.instance.status not in (*ACTIVE_STATUSES, "error"):
+        raise InvalidStateError(f"Instance {instance_id} is {op.instance.status} and cannot be suspended")
+    op.instance.status = "suspended"
+    op.audit("suspended")
+    op.save()
+    return op.instance
+
+
+def resume_instance(session: so.Session, instance_id: int, *, user: str | None) -> ProcessInstance:
+    """Resume a suspended instance; timers that fell due meanwhile fire at once.
+
+    :raises InvalidStateError: the instance is not suspended.
+    """
+    op = _admin_operation(session, instance_id, user)
+    if op.instance.status != "suspended":
+        raise InvalidStateError(f"Instance {instance_id} is {op.instance.status}, not suspended")
+    op.instance.status = "running"
+    op.audit("resumed")
+    op.save()
+    return op.instance
+
+
+def cancel_instance(session: so.Session, instance_id: int, *, user: str | None) -> ProcessInstance:
+    """Cancel an instance: open tasks are cancelled, timers and subscriptions removed.
+
+    :raises InvalidStateError: the instance has already ended.
+    """
+    op = _admin_operation(session, instance_id, user)
+    if op.instance.status in ("completed", "cancelled"):
+        raise InvalidStateError(f"Instance {instance_id} is already {op.instance.status}")
+    op.workflow.cancel()
+    op.instance.status = "cancelled"
+    op.instance.completed_at = utcnow()
+    op.audit("cancelled")
+    op.save()
+    return op.instance
+
+
+def retry_instance(
+    session: so.Session, instance_id: int, *, user: str | None, data: dict[str, Any] | None = None
+) -> ProcessInstance:
+    """Run the failed tasks of an instance in ``error`` again, optionally with corrected data.
+
+    Also re-arms jobs of the instance that had become incidents.
+
+    :raises InvalidStateError: the instance is not in ``error``.
+    """
+    op = _admin_operation(session, instance_id, user)
+    if op.instance.status != "error":
+        raise InvalidStateError(f"Instance {instance_id} is {op.instance.status}, not in error")
+    for task in op.workflow.get_tasks(state=TaskState.ERROR):
+        if data:
+            task.set_data(**data)
+        task._set_state(TaskState.READY)
+    for job in session.scalars(sa.select(Job).where(Job.instance_id == instance_id, Job.status == "incident")):
+        job.status = "pending"
+        job.attempts = 0
+        job.due_at = utcnow()
+        job.last_error = None
+    op.audit("retried", detail={"data": data or {}})
+    op.instance.status = "running"
+    op.advance()
+    op.save()
+    return op.instance
+
+
+def list_tasks(
+    session: so.Session,
+    *,
+    organisation_id: int | None = None,
+    instance_id: int | None = None,
+    user: str | None = None,
+    state: str | None = "ready",
+) -> list[HumanTask]:
+    """Return human tasks, oldest first, from the task index only.
+
+    With *user*: the tasks that user may work on (in their organisations,
+    assigned to them or to one of their groups, not excluded from).
+    """
+    stmt = sa.select(HumanTask).order_by(HumanTask.created_at, HumanTask.id)
+    if organisation_id is not None:
+        stmt = stmt.where(HumanTask.organisation_id == organisation_id)
+    if instance_id is not None:
+        stmt = stmt.where(HumanTask.instance_id == instance_id)
+    if state is not None:
+        stmt = stmt.where(HumanTask.state == state)
+    tasks = list(session.scalars(stmt))
+    if user is None:
+        return tasks
+    actor = get_user(session, user)
+    visible = []
+    for task in tasks:
+        membership = membership_of(session, actor, task.organisation_id)
+        if membership is None or actor.id in (task.excluded_user_ids or []):
+            continue
+        if task.assignee_id is not None:
+            if task.assignee_id == actor.id:
+                visible.append(task)
+            continue
+        if task.candidate_group is None or task.candidate_group in group_keys(membership):
+            visible.append(task)
+    return visible
+
+
+def instance_events(session: so.Session, instance_id: int) -> list[AuditEvent]:
+    """Return the audit trail of an instance, oldest first."""
+    return list(
+        session.scalars(sa.select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id))
+    )
+
+
+def instance_subscriptions(session: so.Session, instance_id: int) -> list[MessageSubscription]:
+    """Return the messages an instance is waiting for."""
+    return list(session.scalars(sa.select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)))

@@ -1,0 +1,180 @@
+"""Deploy, start, complete, permissions and persistence through the engine API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+import engine
+from tests.conftest import FIXTURES
+
+APPROVAL = FIXTURES / "approval"
+
+
+@pytest.fixture
+def deployed(session_factory: so.sessionmaker[so.Session], orgs: None) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, APPROVAL)
+
+
+def _start(session_factory: so.sessionmaker[so.Session], user: str = "north-req", **data: object) -> int:
+    with session_factory.begin() as s:
+        return engine.start_instance(s, "approval", organisation="north", user=user, data=dict(data)).id
+
+
+def _only_task(session_factory: so.sessionmaker[so.Session], instance_id: int) -> engine.HumanTask:
+    with session_factory() as s:
+        (task,) = engine.list_tasks(s, instance_id=instance_id)
+        return task
+
+
+def _complete(session_factory: so.sessionmaker[so.Session], task_id: int, user: str, **data: object) -> None:
+    with session_factory.begin() as s:
+        engine.complete_task(s, task_id, user=user, data=dict(data))
+
+
+REQUEST = {"subject": "Laptops", "amount": 1000, "requester_email": "req@example.org"}
+
+
+def test_happy_path_runs_to_completion(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    instance_id = _start(session_factory)
+    task = _only_task(session_factory, instance_id)
+    assert (task.bpmn_id, task.lane, task.form) == ("request", "requesters", "request.schema.json")
+    assert task.due_at is not None and task.due_at > engine.models.utcnow() + dt.timedelta(days=1)
+    _complete(session_factory, task.id, "north-req", **REQUEST)
+
+    approve = _only_task(session_factory, instance_id)
+    assert approve.bpmn_id == "approve"
+    _complete(session_factory, approve.id, "north-boss", approved=True)
+
+    with session_factory() as s:
+        instance = engine.get_instance(s, instance_id)
+        assert instance.status == "completed"
+        data = engine.instance_data(s, instance)
+        assert data["total"] == "1250.00"
+        assert data["notification"]["status"] == "queued"
+        kinds = [e.kind for e in engine.instance_events(s, instance_id)]
+        assert kinds[0] == "started" and kinds[-1] == "completed"
+        assert kinds.count("task_completed") == 2
+        outbox = s.scalars(sa.select(engine.OutboxMessage)).one()
+        assert outbox.recipient == "req@example.org" and outbox.subject == "Approved: Laptops"
+
+
+def test_rejection_takes_the_other_branch(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    instance_id = _start(session_factory)
+    _complete(session_factory, _only_task(session_factory, instance_id).id, "north-req", **REQUEST)
+    _complete(session_factory, _only_task(session_factory, instance_id).id, "north-boss", approved=False)
+    with session_factory() as s:
+        assert engine.get_instance(s, instance_id).status == "completed"
+        assert s.scalars(sa.select(engine.OutboxMessage)).first() is None
+
+
+def test_form_validation_names_each_bad_field(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    instance_id = _start(session_factory)
+    task = _only_task(session_factory, instance_id)
+    with pytest.raises(engine.FormValidationError) as info:
+        _complete(session_factory, task.id, "north-req", subject="x", amount=-5)
+    assert set(info.value.errors) == {"subject", "amount", "requester_email"}
+    assert "required" in info.value.errors["requester_email"][0]
+    # Nothing was stored: the task is still open.
+    assert _only_task(session_factory, instance_id).state == "ready"
+
+
+def test_lane_group_is_enforced(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    instance_id = _start(session_factory)
+    _complete(session_factory, _only_task(session_factory, instance_id).id, "north-req", **REQUEST)
+    approve = _only_task(session_factory, instance_id)
+    with pytest.raises(engine.PermissionDeniedError, match="not in group 'approvers'"):
+        _complete(session_factory, approve.id, "north-admin", approved=True)
+
+
+def test_separation_of_duties_excludes_the_starter(
+    session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
+    instance_id = _start(session_factory, user="north-boss")
+    _complete(session_factory, _only_task(session_factory, instance_id).id, "north-boss", **REQUEST)
+    approve = _only_task(session_factory, instance_id)
+    with pytest.raises(engine.PermissionDeniedError, match="separation of duties"):
+        _complete(session_factory, approve.id, "north-boss", approved=True)
+    with session_factory() as s:
+        assert approve.id not in [t.id for t in engine.list_tasks(s, user="north-boss")]
+
+
+def test_other_organisation_sees_nothing(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    instance_id = _start(session_factory)
+    task = _only_task(session_factory, instance_id)
+    with pytest.raises(engine.NotFoundError):
+        _complete(session_factory, task.id, "south-req", **REQUEST)
+    with session_factory() as s:
+        assert engine.list_tasks(s, user="south-req") == []
+        with pytest.raises(engine.NotFoundError):
+            south = engine.get_organisation(s, "south")
+            engine.get_instance(s, instance_id, organisation_id=south.id)
+
+
+def test_completing_twice_is_a_conflict(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    instance_id = _start(session_factory)
+    task = _only_task(session_factory, instance_id)
+    _complete(session_factory, task.id, "north-req", **REQUEST)
+    with pytest.raises(engine.ConflictError, match=f"Task {task.id} \\(Describe the purchase\\)"):
+        _complete(session_factory, task.id, "north-req", **REQUEST)
+
+
+def test_claim_and_unclaim(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    instance_id = _start(session_factory)
+    task = _only_task(session_factory, instance_id)
+    with session_factory.begin() as s:
+        engine.claim_task(s, task.id, user="north-req")
+    with pytest.raises(engine.ConflictError, match="already claimed"), session_factory.begin() as s:
+        engine.claim_task(s, task.id, user="north-boss")
+    with pytest.raises(engine.PermissionDeniedError, match="claimed by north-req"):
+        _complete(session_factory, task.id, "north-boss", **REQUEST)
+    with session_factory.begin() as s:
+        engine.unclaim_task(s, task.id, user="north-req")
+    _complete(session_factory, task.id, "north-boss", **REQUEST)
+
+
+def test_decimal_and_date_round_trip(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    instance_id = _start(session_factory, budget=Decimal("12345.67"), deadline=dt.date(2027, 3, 31))
+    _complete(session_factory, _only_task(session_factory, instance_id).id, "north-req", **REQUEST)
+    with session_factory() as s:
+        instance = engine.get_instance(s, instance_id)
+        from engine._workflow import InstanceOperation
+
+        data = InstanceOperation(s, instance, actor=None).data()
+    assert data["budget"] == Decimal("12345.67") and isinstance(data["budget"], Decimal)
+    assert data["deadline"] == dt.date(2027, 3, 31)
+    assert data["total"] == Decimal("1250.00")
+
+
+def test_suspend_resume_cancel(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    instance_id = _start(session_factory)
+    task = _only_task(session_factory, instance_id)
+    with session_factory.begin() as s:
+        engine.suspend_instance(s, instance_id, user="north-admin")
+    with pytest.raises(engine.InvalidStateError, match="suspended"):
+        _complete(session_factory, task.id, "north-req", **REQUEST)
+    with pytest.raises(engine.PermissionDeniedError), session_factory.begin() as s:
+        engine.resume_instance(s, instance_id, user="north-req")
+    with session_factory.begin() as s:
+        engine.resume_instance(s, instance_id, user="north-admin")
+        engine.cancel_instance(s, instance_id, user="north-admin")
+    with session_factory() as s:
+        assert engine.get_instance(s, instance_id).status == "cancelled"
+        assert engine.list_tasks(s, instance_id=instance_id) == []
+        assert engine.get_task(s, task.id).state == "cancelled"
+
+
+def test_each_step_survives_a_fresh_session(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+    """Every operation restores the workflow from the database (the save/restore round trip)."""
+    instance_id = _start(session_factory)
+    with session_factory() as s:
+        state = engine.get_instance(s, instance_id).state
+    assert '"spec"' not in state[:200] and "task_specs" not in state
+    engine.SPEC_CACHE.clear()
+    _complete(session_factory, _only_task(session_factory, instance_id).id, "north-req", **REQUEST)
+    assert _only_task(session_factory, instance_id).bpmn_id == "approve"

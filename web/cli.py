@@ -1,0 +1,304 @@
+"""The ``procflow`` command line: database, organisations, users, deploy, run, worker.
+
+With ``--json`` a command prints one JSON object on stdout. Errors exit with
+status 1 and one line on stderr. The database comes from
+``PROCFLOW_DATABASE_URL`` (default: a SQLite file in the instance folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy.orm as so
+
+import engine
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def _transaction() -> Iterator[so.Session]:
+    db = engine.create_db_engine()
+    try:
+        with engine.create_session_factory(db).begin() as session:
+            yield session
+    finally:
+        db.dispose()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _handles_errors(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except engine.ProcflowError as exc:
+            _fail(str(exc).replace("\n", " "))
+        except (json.JSONDecodeError, ValueError) as exc:
+            _fail(str(exc).replace("\n", " "))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load_data(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--data is not valid JSON: {exc.msg} at column {exc.colno}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("--data must be a JSON object")
+    return data
+
+
+def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, default=str))
+    else:
+        click.echo(text)
+
+
+def _task_dict(task: engine.HumanTask) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "instance_id": task.instance_id,
+        "bpmn_id": task.bpmn_id,
+        "name": task.name,
+        "lane": task.lane,
+        "form": task.form,
+        "state": task.state,
+        "assignee": task.assignee.username if task.assignee else None,
+        "due_at": task.due_at.isoformat() if task.due_at else None,
+    }
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
+def main(verbose: bool) -> None:
+    """Procflow: run BPMN procurement processes."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@_handles_errors
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest version."""
+    database = engine.create_db_engine()
+    try:
+        engine.upgrade_database(database)
+    finally:
+        database.dispose()
+    click.echo("database is up to date")
+
+
+@main.group()
+def org() -> None:
+    """Organisations."""
+
+
+@org.command("add")
+@click.argument("key")
+@click.option("--name", required=True)
+@_handles_errors
+def org_add(key: str, name: str) -> None:
+    """Add (or rename) organisation KEY."""
+    with _transaction() as session:
+        engine.add_organisation(session, key, name=name)
+    click.echo(f"organisation {key} saved")
+
+
+@main.group()
+def user() -> None:
+    """Users."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--org", "organisation", required=True)
+@click.option("--role", "roles", multiple=True, type=click.Choice(engine.ROLES))
+@click.option("--group", "groups", multiple=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--name", "display_name")
+@click.option("--email")
+@_handles_errors
+def user_add(
+    username: str,
+    organisation: str,
+    roles: tuple[str, ...],
+    groups: tuple[str, ...],
+    password_stdin: bool,
+    display_name: str | None,
+    email: str | None,
+) -> None:
+    """Add USERNAME to an organisation with roles and groups."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password_stdin and not password:
+        raise ValueError("--password-stdin given but standard input held no password")
+    with _transaction() as session:
+        engine.add_user(
+            session,
+            username,
+            organisation=organisation,
+            roles=roles,
+            groups=groups,
+            password=password,
+            display_name=display_name,
+            email=email,
+        )
+    click.echo(f"user {username} saved")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--org", "organisation")
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def deploy(paths: tuple[str, ...], organisation: str | None, as_json: bool) -> None:
+    """Deploy process bundles (folders of BPMN, DMN and form files)."""
+    results: list[engine.DeployedProcess] = []
+    with _transaction() as session:
+        for path in paths:
+            results.extend(engine.deploy_path(session, path, organisation=organisation))
+    payload = {
+        "deployed": [
+            {"process_id": r.process_id, "version": r.version, "organisation": r.organisation, "changed": r.changed}
+            for r in results
+        ]
+    }
+    text = "\n".join(
+        f"{r.process_id} v{r.version}{'' if r.changed else ' (unchanged)'} for {r.organisation or 'all organisations'}"
+        for r in results
+    )
+    _emit(as_json, payload, text)
+
+
+@main.command()
+@click.argument("process_id")
+@click.option("--org", "organisation", required=True)
+@click.option("--user", "username", required=True)
+@click.option("--data")
+@click.option("--business-key")
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def start(
+    process_id: str, organisation: str, username: str, data: str | None, business_key: str | None, as_json: bool
+) -> None:
+    """Start PROCESS_ID and run it to its first wait state."""
+    with _transaction() as session:
+        instance = engine.start_instance(
+            session,
+            process_id,
+            organisation=organisation,
+            user=username,
+            data=_load_data(data),
+            business_key=business_key,
+        )
+        tasks = [_task_dict(t) for t in engine.list_tasks(session, instance_id=instance.id)]
+        payload = {"instance_id": instance.id, "status": instance.status, "tasks": tasks}
+    _emit(as_json, payload, f"instance {instance.id} {instance.status}; open tasks: {[t['id'] for t in tasks]}")
+
+
+@main.command()
+@click.option("--instance", "instance_id", type=int)
+@click.option("--user", "username")
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def tasks(instance_id: int | None, username: str | None, as_json: bool) -> None:
+    """List open human tasks (those USERNAME may work on, with --user)."""
+    with _transaction() as session:
+        rows = [_task_dict(t) for t in engine.list_tasks(session, instance_id=instance_id, user=username)]
+    text = "\n".join(f"{t['id']}\tinstance {t['instance_id']}\t{t['bpmn_id']}\t{t['name']}" for t in rows)
+    _emit(as_json, {"tasks": rows}, text or "no open tasks")
+
+
+@main.command()
+@click.argument("task_id", type=int)
+@click.option("--user", "username", required=True)
+@click.option("--data")
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def complete(task_id: int, username: str, data: str | None, as_json: bool) -> None:
+    """Complete human task TASK_ID with form data."""
+    with _transaction() as session:
+        instance = engine.complete_task(session, task_id, user=username, data=_load_data(data))
+        tasks = [_task_dict(t) for t in engine.list_tasks(session, instance_id=instance.id)]
+        payload = {"instance_id": instance.id, "status": instance.status, "tasks": tasks}
+    _emit(as_json, payload, f"instance {instance.id} {instance.status}; open tasks: {[t['id'] for t in tasks]}")
+
+
+@main.command()
+@click.argument("instance_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def show(instance_id: int, as_json: bool) -> None:
+    """Show an instance: status, data, open tasks and audit trail."""
+    with _transaction() as session:
+        instance = engine.get_instance(session, instance_id)
+        payload = {
+            "id": instance.id,
+            "process_id": instance.process_id,
+            "version": instance.definition.version,
+            "status": instance.status,
+            "error": instance.error_message,
+            "data": engine.instance_data(session, instance),
+            "tasks": [_task_dict(t) for t in engine.list_tasks(session, instance_id=instance.id, state=None)],
+            "events": [
+                {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "element": e.element, "detail": e.detail}
+                for e in engine.instance_events(session, instance.id)
+            ],
+        }
+    lines = [f"instance {instance_id} ({payload['process_id']} v{payload['version']}): {payload['status']}"]
+    if payload["error"]:
+        lines.append(f"error: {payload['error']}")
+    lines += [f"  {e['at']} {e['kind']} {e['element'] or ''} {e['actor'] or ''}" for e in payload["events"]]
+    _emit(as_json, payload, "\n".join(lines))
+
+
+@main.command("send-message")
+@click.argument("name")
+@click.option("--org", "organisation", required=True)
+@click.option("--data")
+@click.option("--user", "username")
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def send_message(name: str, organisation: str, data: str | None, username: str | None, as_json: bool) -> None:
+    """Deliver message NAME (correlated by its payload) or start a process on it."""
+    with _transaction() as session:
+        reached = engine.send_message(session, name, _load_data(data), organisation=organisation, user=username)
+        payload = {"instances": [{"instance_id": i.id, "status": i.status} for i in reached]}
+    _emit(as_json, payload, f"delivered to instance(s) {[i['instance_id'] for i in payload['instances']]}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every due job, then exit.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
+@_handles_errors
+def worker(once: bool, interval: float) -> None:
+    """Run timers, outbox e-mails and scheduled starts from the job table."""
+    database = engine.create_db_engine()
+    factory = engine.create_session_factory(database)
+    try:
+        if once:
+            summary = engine.run_due_jobs(factory)
+            click.echo(f"ran {summary.ran} job(s), {summary.failed} failed, {summary.incidents} new incident(s)")
+        else:
+            engine.run_worker(factory, interval=interval)
+    finally:
+        database.dispose()
