@@ -172,6 +172,10 @@ class _SafeFormatter(string.Formatter):
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, Any]:
         first, rest = _string.formatter_field_name_split(field_name)
+        rest = list(rest)
+        for is_attr, key in rest:  # refuse before any lookup, whatever the data
+            if is_attr and (key.startswith("_") or key in _DENIED_ATTRIBUTES):
+                raise SandboxViolation(f"access to {key!r} is not allowed")
         obj = self.get_value(first, args, kwargs)
         for is_attr, key in rest:
             obj = _guarded_getattr(obj, key) if is_attr else obj[key]
@@ -246,6 +250,18 @@ _METHOD_GUARDS: dict[str, tuple[tuple[type, ...], Callable[..., Any]]] = {
 }
 
 
+class _GuardedMethod:
+    """A bound method behind its guard; unlike functools.partial it exposes no .func/.args."""
+
+    __slots__ = ("_guard", "_method", "_obj")
+
+    def __init__(self, guard: Callable[..., Any], obj: Any, method: Callable[..., Any]) -> None:
+        self._guard, self._obj, self._method = guard, obj, method
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._guard(self._obj, self._method, *args, **kwargs)
+
+
 def _guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
     """``_getattr_`` and the script's ``getattr``: no ``_`` names, frames or code; guarded methods."""
     if type(name) is not str:
@@ -255,7 +271,7 @@ def _guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
     if name in _METHOD_GUARDS:
         types_, guard = _METHOD_GUARDS[name]
         if isinstance(obj, types_):
-            return functools.partial(guard, obj, getattr(obj, name))
+            return _GuardedMethod(guard, obj, getattr(obj, name))
         if isinstance(obj, type) and issubclass(obj, types_):  # unbound str.format('{0.__class__}', x)
             raise SandboxViolation(f"{obj.__name__}.{name}() must be called on a value")
     return getattr(obj, name, *default)
@@ -554,7 +570,7 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
         for key, value in namespace.items():
             if key in _GUARDS or (key.startswith("_") and key != "_" and key not in context):
                 continue
-            helper = self.globals.get(key, external.get(key, _MISSING))
+            helper = external.get(key, self.globals.get(key, _MISSING))  # same precedence as _namespace
             if key not in context and value is helper:
                 continue  # an untouched helper or external-context entry
             if callable(value) or isinstance(value, (_SafeModule, types.ModuleType, types.GeneratorType)):

@@ -216,9 +216,12 @@ def _check_forms(parsed: ParsedBundle, files: list[BundleFile], roots: Mapping[s
 
 
 def _record_messages(parsed: ParsedBundle, parser: SpiffBpmnParser) -> None:
+    # The parser keys correlations by the message's id; events carry its name.
     correlations = {
-        name: [{"name": prop.name, "expression": prop.retrieval_expression} for prop in props]
-        for name, props in parser.message_correlations.items()
+        parser.messages.get(message_id) or message_id: [
+            {"name": prop.name, "expression": prop.retrieval_expression} for prop in props
+        ]
+        for message_id, props in parser.message_correlations.items()
     }
     for process_id in parsed.executable:
         spec = parsed.specs[process_id]
