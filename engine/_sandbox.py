@@ -647,6 +647,7 @@ def _task_exception(task: Any, source: str, err: ScriptError) -> WorkflowTaskExc
     wrapped = WorkflowTaskException(
         str(err), task=task, exception=err, line_number=err.line, error_line=error_line
     )
+    wrapped.exception = err  # WorkflowTaskException keeps only the class name; callers want the error
     if isinstance(err.__cause__, NameError):
         hint = WorkflowTaskException.did_you_mean_from_name_error(err.__cause__, list(task.data))
         if hint:
