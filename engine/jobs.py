@@ -87,7 +87,9 @@ def run_job(session: so.Session, job_id: int, worker_id: str) -> bool:
         return False
     handler = _HANDLERS[job.kind]
     handler(session, job)
-    session.delete(job)
+    # The handler may already have removed the job (a fired timer's sync does).
+    session.flush()
+    session.execute(sa.delete(Job).where(Job.id == job_id).execution_options(synchronize_session=False))
     return True
 
 

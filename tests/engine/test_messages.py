@@ -1,0 +1,88 @@
+"""Message delivery: correlation, message starts, events thrown by instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy.orm as so
+
+import engine
+from tests.conftest import FIXTURES
+
+Factory = so.sessionmaker[so.Session]
+
+
+@pytest.fixture
+def deployed(session_factory: Factory, orgs: None) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "messages")
+        engine.deploy_path(s, FIXTURES / "thrower")
+
+
+def _start(session_factory: Factory, process_id: str, org: str = "north", **data: Any) -> int:
+    with session_factory.begin() as s:
+        return engine.start_instance(s, process_id, organisation=org, user=f"{org}-req", data=data).id
+
+
+def _send(session_factory: Factory, name: str, org: str = "north", **payload: Any) -> list[int]:
+    with session_factory.begin() as s:
+        return [i.id for i in engine.send_message(s, name, payload, organisation=org)]
+
+
+def test_message_reaches_only_the_correlated_instance(session_factory: Factory, deployed: None) -> None:
+    a = _start(session_factory, "order", order_id="A-1")
+    b = _start(session_factory, "order", order_id="B-2")
+    with session_factory() as s:
+        (sub,) = engine.instance_subscriptions(s, a)
+        assert (sub.message_name, sub.correlation_key) == ("customer_reply", '{"order_id":"A-1"}')
+    assert _send(session_factory, "customer_reply", order_id="B-2", text="Yes please") == [b]
+    with session_factory() as s:
+        assert engine.get_instance(s, a).status == "waiting"
+        instance = engine.get_instance(s, b)
+        assert instance.status == "running"
+        assert engine.instance_data(s, instance)["reply"] == {"order_id": "B-2", "text": "Yes please"}
+        assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=b)] == ["read_reply"]
+        assert engine.instance_subscriptions(s, b) == []
+        assert "message_received" in [e.kind for e in engine.instance_events(s, b)]
+
+
+def test_uncorrelated_message_is_refused(session_factory: Factory, deployed: None) -> None:
+    _start(session_factory, "order", order_id="A-1")
+    with pytest.raises(engine.NotFoundError, match="No instance waits for message 'customer_reply'"):
+        _send(session_factory, "customer_reply", order_id="Z-9")
+
+
+def test_message_does_not_cross_organisations(session_factory: Factory, deployed: None) -> None:
+    _start(session_factory, "order", org="south", order_id="A-1")
+    with pytest.raises(engine.NotFoundError):
+        _send(session_factory, "customer_reply", org="north", order_id="A-1")
+
+
+def test_message_start_event_starts_a_process(session_factory: Factory, deployed: None) -> None:
+    (iid,) = _send(session_factory, "contact_received", email="buyer@kommun.se", topic="cleaning DPS")
+    with session_factory() as s:
+        instance = engine.get_instance(s, iid)
+        assert (instance.process_id, instance.status, instance.started_by) == ("intake", "running", None)
+        assert engine.instance_data(s, instance)["contact"]["topic"] == "cleaning DPS"
+        assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=iid)] == ["triage"]
+
+
+def test_thrown_message_is_routed_in_the_same_transaction(session_factory: Factory, deployed: None) -> None:
+    other = _start(session_factory, "tracker", case_id=7)
+    tracker = _start(session_factory, "tracker", case_id=42)
+    buyer = _start(session_factory, "buyer", case_id=42)
+    with session_factory() as s:
+        assert engine.get_instance(s, buyer).status == "completed"
+        done = engine.get_instance(s, tracker)
+        assert done.status == "completed"
+        assert engine.instance_data(s, done)["outcome"] == {"case_id": 42, "result": "ordered"}
+        assert engine.get_instance(s, other).status == "waiting"
+
+
+def test_suspended_instance_receives_nothing(session_factory: Factory, deployed: None) -> None:
+    a = _start(session_factory, "order", order_id="A-1")
+    with session_factory.begin() as s:
+        engine.suspend_instance(s, a, user="north-admin")
+    with pytest.raises(engine.NotFoundError):
+        _send(session_factory, "customer_reply", order_id="A-1")
