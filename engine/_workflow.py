@@ -279,6 +279,7 @@ class InstanceOperation:
         """
         now = utcnow()
         instance = self.instance
+        instance_id = instance.id
         if instance.status not in ("suspended", "cancelled"):
             instance.status = self._status()
         if instance.status == "completed" and instance.completed_at is None:
@@ -289,13 +290,14 @@ class InstanceOperation:
         instance.state = SERIALIZER.dumps(self.workflow)
         instance.serializer_version = SERIALIZER.version
         instance.updated_at = now
-        self._sync_human_tasks(now)
-        self._sync_timer_jobs()
-        self._sync_subscriptions()
         try:
+            # Queries in the syncs autoflush, so the version check can fire in any of them.
+            self._sync_human_tasks(now)
+            self._sync_timer_jobs()
+            self._sync_subscriptions()
             self.session.flush()
         except StaleDataError as exc:
-            raise ConflictError(f"Instance {instance.id} was changed by someone else; reload and try again") from exc
+            raise ConflictError(f"Instance {instance_id} was changed by someone else; reload and try again") from exc
 
     def _status(self) -> str:
         if self.workflow.is_completed():
