@@ -152,4 +152,5 @@ __all__ = [
     "unclaim_task",
     "upgrade_database",
     "verify_password",
+    "visible_definitions",
 ]

@@ -34,7 +34,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from RestrictedPython import compile_restricted_eval, compile_restricted_exec
+from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
 from RestrictedPython.Guards import (
     full_write_guard,
     guarded_iter_unpack_sequence,
@@ -149,17 +149,25 @@ def _mod(a: Any, b: Any) -> Any:
 
 
 _INPLACE = {
-    "+=": functools.partial(_add, op=operator.iadd), "-=": operator.isub,
-    "*=": functools.partial(_mul, op=operator.imul), "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": _mod, "**=": _pow, "<<=": _lshift, ">>=": operator.irshift,
-    "&=": operator.iand, "|=": operator.ior, "^=": operator.ixor,
+    "+=": functools.partial(_add, op=operator.iadd),
+    "-=": operator.isub,
+    "*=": functools.partial(_mul, op=operator.imul),
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": _mod,
+    "**=": _pow,
+    "<<=": _lshift,
+    ">>=": operator.irshift,
+    "&=": operator.iand,
+    "|=": operator.ior,
+    "^=": operator.ixor,
 }
 
 
 def _inplacevar(op: str, target: Any, value: Any) -> Any:
     if op not in _INPLACE:
         raise SandboxViolation(f"operator {op} is not allowed")
-    return _INPLACE[op](target, value)
+    return _INPLACE[op](target, value)  # type: ignore[operator]
 
 
 def _check_format_spec(spec: str) -> None:
@@ -191,7 +199,9 @@ _FORMATTER = _SafeFormatter()
 
 def _format_value(value: Any, conversion: int, spec: str) -> str:
     """Stands in for every f-string field, so its format spec is checked like str.format's."""
-    value = {115: str, 114: repr, 97: ascii}.get(conversion, lambda v: v)(value)
+    conversions: dict[int, Callable[[Any], Any]] = {115: str, 114: repr, 97: ascii}
+    convert = conversions.get(conversion, lambda v: v)
+    value = convert(value)
     _check_format_spec(spec)
     return format(value, spec)
 
@@ -243,10 +253,16 @@ def _extend(obj: Any, method: Callable[..., Any], iterable: Iterable[Any]) -> An
 _METHOD_GUARDS: dict[str, tuple[tuple[type, ...], Callable[..., Any]]] = {
     "format": ((str,), lambda obj, method, *args, **kwargs: _FORMATTER.vformat(obj, args, kwargs)),
     "format_map": ((str,), lambda obj, method, mapping: _FORMATTER.vformat(obj, (), mapping)),
-    "join": ((str, bytes), _join), "replace": ((str, bytes), _replace),
-    "ljust": ((str, bytes), _pad), "rjust": ((str, bytes), _pad), "center": ((str, bytes), _pad),
-    "zfill": ((str, bytes), _pad), "expandtabs": ((str, bytes), _expandtabs),
-    "translate": ((str, bytes), _translate), "to_bytes": ((int,), _to_bytes), "extend": ((list,), _extend),
+    "join": ((str, bytes), _join),
+    "replace": ((str, bytes), _replace),
+    "ljust": ((str, bytes), _pad),
+    "rjust": ((str, bytes), _pad),
+    "center": ((str, bytes), _pad),
+    "zfill": ((str, bytes), _pad),
+    "expandtabs": ((str, bytes), _expandtabs),
+    "translate": ((str, bytes), _translate),
+    "to_bytes": ((int,), _to_bytes),
+    "extend": ((list,), _extend),
 }
 
 
@@ -295,8 +311,11 @@ def _range(*args: int) -> Any:
 def _sum(iterable: Iterable[Any], /, start: Any = 0) -> Any:
     if isinstance(start, (str, bytes)):
         raise TypeError("sum() can't sum strings [use ''.join(seq) instead]")
-    if (isinstance(iterable, (list, tuple, range)) and set(map(type, iterable)) <= {int, float, bool}
-            and max(map(abs, iterable), default=0) < 2**64):  # small numbers: C sum is safe and fast
+    if (
+        isinstance(iterable, (list, tuple, range))
+        and set(map(type, iterable)) <= {int, float, bool}
+        and max(map(abs, iterable), default=0) < 2**64
+    ):  # small numbers: C sum is safe and fast
         return sum(iterable, start)
     total = start
     for item in iterable:
@@ -324,6 +343,7 @@ def _small_args(func: Callable[..., Any], limit: int = 5000) -> Callable[..., An
         if any(isinstance(arg, int) and arg > limit for arg in args):
             raise SandboxViolation(f"math.{func.__name__}() of numbers above {limit} is not allowed")
         return func(*args)
+
     return guarded
 
 
@@ -336,11 +356,16 @@ class _SafeModule(types.SimpleNamespace):
     """A module's public functions without its internals (__loader__, __spec__...)."""
 
 
-_SAFE_MATH = _SafeModule(**{
-    **{name: getattr(math, name) for name in dir(math) if not name.startswith("_")},
-    "factorial": _small_args(math.factorial), "comb": _small_args(math.comb),
-    "perm": _small_args(math.perm), "prod": _prod, "lcm": _lcm,
-})
+_SAFE_MATH = _SafeModule(
+    **{
+        **{name: getattr(math, name) for name in dir(math) if not name.startswith("_")},
+        "factorial": _small_args(math.factorial),
+        "comb": _small_args(math.comb),
+        "perm": _small_args(math.perm),
+        "prod": _prod,
+        "lcm": _lcm,
+    }
+)
 
 
 class _DecimalMeta(type):
@@ -378,25 +403,75 @@ class _Forbidden:
 
 
 _FORBIDDEN = (
-    "type", "vars", "globals", "locals", "open", "compile", "eval", "exec", "dir", "input", "breakpoint",
-    "help", "exit", "quit", "memoryview", "bytearray", "object", "super", "classmethod", "staticmethod",
-    "property", "setattr", "delattr", "iter", "aiter", "anext",
+    "type",
+    "vars",
+    "globals",
+    "locals",
+    "open",
+    "compile",
+    "eval",
+    "exec",
+    "dir",
+    "input",
+    "breakpoint",
+    "help",
+    "exit",
+    "quit",
+    "memoryview",
+    "bytearray",
+    "object",
+    "super",
+    "classmethod",
+    "staticmethod",
+    "property",
+    "setattr",
+    "delattr",
+    "iter",
+    "aiter",
+    "anext",
 )
 
 
 def _build_builtins() -> dict[str, Any]:
     allowed = {**safe_builtins, **limited_builtins}
     allowed.update({name: utility_builtins[name] for name in ("set", "frozenset")})
-    for name in ("__build_class__", "_getattr_", "BaseException", "KeyboardInterrupt", "SystemExit",
-                 "GeneratorExit"):
+    for name in (
+        "__build_class__",
+        "_getattr_",
+        "BaseException",
+        "KeyboardInterrupt",
+        "SystemExit",
+        "GeneratorExit",
+    ):
         allowed.pop(name, None)  # no classes; nothing that could catch _Timeout
     allowed.update(
-        len=len, min=min, max=max, sum=_sum, sorted=sorted, any=any, all=all, abs=abs, list=list,
-        dict=dict, set=set, tuple=tuple, str=str, int=int, float=float, bool=bool, isinstance=isinstance,
-        next=next, frozenset=frozenset, range=_range, pow=_pow, getattr=_guarded_getattr,
-        map=lambda func, *its: _lazy(map(func, *its)), filter=lambda func, it: _lazy(filter(func, it)),
+        len=len,
+        min=min,
+        max=max,
+        sum=_sum,
+        sorted=sorted,
+        any=any,
+        all=all,
+        abs=abs,
+        list=list,
+        dict=dict,
+        set=set,
+        tuple=tuple,
+        str=str,
+        int=int,
+        float=float,
+        bool=bool,
+        isinstance=isinstance,
+        next=next,
+        frozenset=frozenset,
+        range=_range,
+        pow=_pow,
+        getattr=_guarded_getattr,
+        map=lambda func, *its: _lazy(map(func, *its)),
+        filter=lambda func, it: _lazy(filter(func, it)),
         zip=lambda *its, strict=False: _lazy(zip(*its, strict=strict)),
-        enumerate=lambda it, start=0: _lazy(enumerate(it, start)), reversed=lambda seq: _lazy(reversed(seq)),
+        enumerate=lambda it, start=0: _lazy(enumerate(it, start)),
+        reversed=lambda seq: _lazy(reversed(seq)),
         round=_round,
     )
     allowed.update({name: _Forbidden(name) for name in _FORBIDDEN})
@@ -404,15 +479,30 @@ def _build_builtins() -> dict[str, Any]:
 
 
 _GUARDS: dict[str, Any] = {
-    "__builtins__": _build_builtins(), "_getattr_": _guarded_getattr, "_getitem_": operator.getitem,
-    "_getiter_": iter, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-    "_unpack_sequence_": guarded_unpack_sequence, "_write_": full_write_guard, "_inplacevar_": _inplacevar,
-    "_apply_": lambda func, *args, **kwargs: func(*args, **kwargs), "_print_": PrintCollector,
-    "_tick_": _tick, "_format_": _format_value, "_add_": _add, "_mul_": _mul, "_pow_": _pow,
-    "_lshift_": _lshift, "_mod_": _mod,
+    "__builtins__": _build_builtins(),
+    "_getattr_": _guarded_getattr,
+    "_getitem_": operator.getitem,
+    "_getiter_": iter,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+    "_write_": full_write_guard,
+    "_inplacevar_": _inplacevar,
+    "_apply_": lambda func, *args, **kwargs: func(*args, **kwargs),
+    "_print_": PrintCollector,
+    "_tick_": _tick,
+    "_format_": _format_value,
+    "_add_": _add,
+    "_mul_": _mul,
+    "_pow_": _pow,
+    "_lshift_": _lshift,
+    "_mod_": _mod,
 }
 _BINOP_HELPERS = {
-    ast.Add: "_add_", ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Mod: "_mod_",
+    ast.Add: "_add_",
+    ast.Mult: "_mul_",
+    ast.Pow: "_pow_",
+    ast.LShift: "_lshift_",
+    ast.Mod: "_mod_",
 }
 
 
@@ -488,20 +578,20 @@ class _SandboxPolicy(RestrictingNodeTransformer):
         return self._tick_body(super().visit_FunctionDef(node))
 
     def visit_Lambda(self, node: ast.Lambda) -> Any:
-        node = super().visit_Lambda(node)
+        node = super().visit_Lambda(node)  # type: ignore[assignment]
         node.body = ast.copy_location(ast.BoolOp(ast.And(), [_call("_tick_", [], node), node.body]), node)
         return node
 
     def visit_comprehension(self, node: ast.comprehension) -> Any:
-        node = super().visit_comprehension(node)
+        node = super().visit_comprehension(node)  # type: ignore[assignment]
         node.ifs.insert(0, _call("_tick_", [], node.iter))
         return node
 
     def visit_Module(self, node: ast.Module) -> Any:
-        return ast.fix_missing_locations(super().visit_Module(node))
+        return ast.fix_missing_locations(super().visit_Module(node))  # type: ignore[type-var]
 
     def visit_Expression(self, node: ast.Expression) -> Any:
-        return ast.fix_missing_locations(super().visit_Expression(node))
+        return ast.fix_missing_locations(super().visit_Expression(node))  # type: ignore[type-var]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -512,11 +602,12 @@ def _compile(source: str, mode: str) -> types.CodeType:
         message = f"SyntaxError: {getattr(exc, 'msg', exc)}"
         raise ScriptError(message, line=getattr(exc, "lineno", None)) from None
     compiler = compile_restricted_exec if mode == "exec" else compile_restricted_eval
-    result = compiler(tree, filename=SCRIPT_FILENAME, policy=_SandboxPolicy)
+    result = compiler(tree, filename=SCRIPT_FILENAME, policy=_SandboxPolicy)  # type: ignore[arg-type]
     if result.errors:
         match = re.match(r"Line (\d+): (.*)", result.errors[0], re.S)
         line, message = (int(match[1]), match[2]) if match else (None, result.errors[0])
         raise SandboxViolation(message, line=line)
+    assert result.code is not None  # errors were raised above
     return result.code
 
 
@@ -531,7 +622,9 @@ def _script_line(exc: BaseException) -> int | None:
 
 def _with_context(err: ScriptError, *, element: str | None = None, line: int | None = None) -> ScriptError:
     """Fill in element/line if unknown; re-initialising rebuilds the message that includes them."""
-    err.__init__(err.message, element=err.element or element, line=err.line or line, detail=err.detail)
+    ScriptError.__init__(
+        err, err.message, element=err.element or element, line=err.line or line, detail=err.detail
+    )
     return err
 
 
@@ -546,8 +639,14 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
     """
 
     def __init__(self, *, time_limit: float = 1.0, extra_globals: Mapping[str, Any] | None = None) -> None:
-        helpers: dict[str, Any] = {"date": date, "datetime": datetime, "timedelta": timedelta,
-                                   "Decimal": SafeDecimal, "math": _SAFE_MATH, "ZoneInfo": ZoneInfo}
+        helpers: dict[str, Any] = {
+            "date": date,
+            "datetime": datetime,
+            "timedelta": timedelta,
+            "Decimal": SafeDecimal,
+            "math": _SAFE_MATH,
+            "ZoneInfo": ZoneInfo,
+        }
         helpers.update(extra_globals or {})
         super().__init__(helpers)
         self.time_limit = time_limit
@@ -604,8 +703,9 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
                     sys.settrace(previous_trace)  # first, so the handlers below are not traced
                     _state.deadline = outer_deadline
         except _Timeout as exc:
-            raise ScriptTimeout(f"script exceeded the time limit of {self.time_limit:g}s",
-                                line=_script_line(exc)) from None
+            raise ScriptTimeout(
+                f"script exceeded the time limit of {self.time_limit:g}s", line=_script_line(exc)
+            ) from None
         except ScriptError as err:
             raise _with_context(err, line=_script_line(err)) from err.__cause__
         except Exception as exc:
@@ -635,7 +735,7 @@ class SandboxedScriptEngine(PythonScriptEngine):
 
     def execute(self, task: Any, script: str, external_context: Mapping[str, Any] | None = None) -> bool:
         try:
-            return self.environment.execute(script, task.data, external_context)
+            return bool(self.environment.execute(script, task.data, external_context))
         except ScriptError as err:
             raise _task_exception(task, script, err) from err
 

@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 
-class _SpeclessWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
+class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """Leaves the spec out on the way out and takes the cached one on the way in."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -51,7 +51,9 @@ def _registry() -> Any:
     config[BpmnWorkflow] = _SpeclessWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]), "Decimal")
-    registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda v: dt.date.fromisoformat(v["value"]), "date")
+    registry.register(
+        dt.date, lambda v: {"value": v.isoformat()}, lambda v: dt.date.fromisoformat(v["value"]), "date"
+    )
     return registry
 
 

@@ -192,7 +192,7 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
 def _deployment_error(exc: ValidationException, roots: Mapping[str, etree._Element]) -> DeploymentError:
     file_name = exc.file_name or None
     line = exc.line_number if isinstance(exc.line_number, int) and exc.line_number else None
-    if line is None and file_name in roots:
+    if line is None and file_name is not None and file_name in roots:
         line = _line_of(roots[file_name], exc.id)
     message = str(exc.args[0]) if exc.args else str(exc)
     return DeploymentError(message, file=file_name, line=line, element=exc.id or None)
@@ -218,7 +218,9 @@ def _check_forms(parsed: ParsedBundle, files: list[BundleFile], roots: Mapping[s
                         raise DeploymentError(
                             f"{key} names {reference!r}, which is not in the bundle",
                             file=file_name,
-                            line=_line_of(roots[file_name], task_spec.bpmn_id) if file_name in roots else None,
+                            line=_line_of(roots[file_name], task_spec.bpmn_id)
+                            if file_name in roots
+                            else None,
                             element=task_spec.bpmn_id,
                         )
 

@@ -18,7 +18,6 @@ from uuid import UUID
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -29,6 +28,7 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.orm.exc import StaleDataError
 
 from ._sandbox import SandboxedScriptEngine
 from ._serializer import SERIALIZER
@@ -84,7 +84,9 @@ def canonical_key(values: dict[str, Any]) -> str:
     return json.dumps(json_safe(values), sort_keys=True, separators=(",", ":"))
 
 
-def current_parameters(session: so.Session, organisation_id: int, on: dt.date | None = None) -> dict[str, Any]:
+def current_parameters(
+    session: so.Session, organisation_id: int, on: dt.date | None = None
+) -> dict[str, Any]:
     """Return the parameter values valid on *on* (today): the organisation's own over shared ones."""
     on = on or dt.date.today()
     rows = session.scalars(
@@ -125,8 +127,12 @@ class ProcflowScriptEngine(SandboxedScriptEngine):
         try:
             result = CONNECTORS.get(name)(context, **params)
         except Exception as exc:
-            raise WorkflowTaskException(f"Connector {name!r} failed: {exc}", task=task, exception=exc) from exc
-        op.audit("service_called", element=task.task_spec.bpmn_id, detail={"operation": name, "params": params})
+            raise WorkflowTaskException(
+                f"Connector {name!r} failed: {exc}", task=task, exception=exc
+            ) from exc
+        op.audit(
+            "service_called", element=task.task_spec.bpmn_id, detail={"operation": name, "params": params}
+        )
         return json.dumps(json_safe(result))
 
 
@@ -201,7 +207,8 @@ class InstanceOperation:
             if steps > MAX_ENGINE_STEPS:
                 raise ProcflowError(
                     f"More than {MAX_ENGINE_STEPS} engine steps without reaching a wait state "
-                    f"(last element {task.task_spec.bpmn_id!r}); is there a loop without a user task or timer?"
+                    f"(last element {task.task_spec.bpmn_id!r}); "
+                    "is there a loop without a user task or timer?"
                 )
 
         try:
@@ -219,7 +226,7 @@ class InstanceOperation:
             for item in table.inputs:
                 try:
                     inputs[item.expression or item.label] = self.script_engine.evaluate(task, item.expression)
-                except Exception:  # noqa: BLE001 - an input that cannot be shown is not an error
+                except Exception:
                     inputs[item.expression or item.label] = None
             outputs = {o.name: task.data.get(o.name) for o in table.outputs if o.name}
             self.audit(
@@ -297,7 +304,9 @@ class InstanceOperation:
             self._sync_subscriptions()
             self.session.flush()
         except StaleDataError as exc:
-            raise ConflictError(f"Instance {instance_id} was changed by someone else; reload and try again") from exc
+            raise ConflictError(
+                f"Instance {instance_id} was changed by someone else; reload and try again"
+            ) from exc
 
     def _status(self) -> str:
         if self.workflow.is_completed():
@@ -315,10 +324,14 @@ class InstanceOperation:
         rows = {
             row.task_uuid: row
             for row in self.session.scalars(
-                sa.select(HumanTask).where(HumanTask.instance_id == self.instance.id, HumanTask.state == "ready")
+                sa.select(HumanTask).where(
+                    HumanTask.instance_id == self.instance.id, HumanTask.state == "ready"
+                )
             )
         }
-        ready = {str(t.id): t for t in self._ready_human_tasks()} if self.instance.status != "cancelled" else {}
+        ready = (
+            {str(t.id): t for t in self._ready_human_tasks()} if self.instance.status != "cancelled" else {}
+        )
         for uuid, row in rows.items():
             if uuid not in ready:
                 task = self.workflow.get_task_from_id(UUID(uuid))
@@ -338,7 +351,9 @@ class InstanceOperation:
         excluded: list[int] = []
         if properties.get("excludeStarter", "").lower() == "true" and self.instance.started_by_id:
             excluded.append(self.instance.started_by_id)
-        for bpmn_id in filter(None, (s.strip() for s in properties.get("excludeCompletersOf", "").split(","))):
+        for bpmn_id in filter(
+            None, (s.strip() for s in properties.get("excludeCompletersOf", "").split(","))
+        ):
             excluded.extend(
                 uid
                 for uid in self.session.scalars(
@@ -354,6 +369,20 @@ class InstanceOperation:
         due_in = properties.get("dueIn")
         if due_in:
             due_at = self._due_at(task, due_in, now)
+        candidate_group = properties.get("candidateGroup") or spec.lane
+        if properties.get("candidateGroupExpression"):
+            candidate_group = (
+                self._evaluated_text(task, properties["candidateGroupExpression"]) or candidate_group
+            )
+        assignee = None
+        if properties.get("assignee"):
+            username = self._evaluated_text(task, properties["assignee"])
+            assignee = (
+                self.session.scalar(sa.select(User).where(User.username == username)) if username else None
+            )
+            if assignee is not None:
+                # A personal task (each participant's own declaration): no group may take it over.
+                candidate_group = None
         return HumanTask(
             instance_id=self.instance.id,
             organisation_id=self.instance.organisation_id,
@@ -362,7 +391,8 @@ class InstanceOperation:
             bpmn_id=spec.bpmn_id,
             name=spec.bpmn_name or spec.bpmn_id,
             lane=spec.lane,
-            candidate_group=properties.get("candidateGroup") or spec.lane,
+            candidate_group=candidate_group,
+            assignee_id=assignee.id if assignee else None,
             excluded_user_ids=sorted(set(excluded)),
             form=properties.get("formJsonSchemaFilename") if isinstance(spec, UserTask) else None,
             form_ui=properties.get("formUiSchemaFilename") if isinstance(spec, UserTask) else None,
@@ -371,6 +401,13 @@ class InstanceOperation:
             due_at=due_at,
             created_at=now,
         )
+
+    def _evaluated_text(self, task: Task, expression: str) -> str | None:
+        try:
+            value = self.script_engine.evaluate(task, expression)
+        except SpiffWorkflowException:
+            return None
+        return str(value) if value else None
 
     def _due_at(self, task: Task, expression: str, now: dt.datetime) -> dt.datetime | None:
         try:
@@ -381,7 +418,8 @@ class InstanceOperation:
             return now + dt.timedelta(days=float(value))
         if isinstance(value, str) and value.upper().startswith("P"):
             parsed = TimerEventDefinition.parse_iso_duration(value)
-            return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
+            delta: dt.timedelta = TimerEventDefinition.get_timedelta_from_start(parsed, now)
+            return now + delta
         if isinstance(value, dt.datetime):
             return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         if isinstance(value, dt.date):
@@ -415,7 +453,9 @@ class InstanceOperation:
                 if job.due_at != due[uuid] and job.status != "incident":
                     job.due_at = due[uuid]
                     job.attempts = 0
-                job.status = "suspended" if suspended else ("incident" if job.status == "incident" else "pending")
+                job.status = (
+                    "suspended" if suspended else ("incident" if job.status == "incident" else "pending")
+                )
         for uuid, when in due.items():
             if uuid not in jobs:
                 self.session.add(
@@ -461,8 +501,10 @@ class InstanceOperation:
                 values[prop["name"]] = known[prop["name"]]
                 continue
             try:
-                values[prop["name"]] = self.script_engine.environment.evaluate(prop["expression"], dict(task.data))
-            except Exception:  # noqa: BLE001 - a value the data does not hold yet is not expected
+                values[prop["name"]] = self.script_engine.environment.evaluate(
+                    prop["expression"], dict(task.data)
+                )
+            except Exception:
                 continue
         return values
 

@@ -137,6 +137,8 @@ def send_outbox_message(session: so.Session, message_id: int) -> None:
         with smtplib.SMTP(host, port, timeout=30) as smtp:
             smtp.send_message(email)
     else:
-        log.info("outbox %s (no SMTP configured) to=%s subject=%s", message.id, message.recipient, message.subject)
+        log.info(
+            "outbox %s (no SMTP configured) to=%s subject=%s", message.id, message.recipient, message.subject
+        )
     message.status = "sent"
     message.sent_at = utcnow()

@@ -159,7 +159,9 @@ def bundle_file(session: so.Session, definition: ProcessDefinition, name: str) -
 
     :raises NotFoundError: no such file.
     """
-    rows = session.scalars(sa.select(DeploymentFile).where(DeploymentFile.deployment_id == definition.deployment_id))
+    rows = session.scalars(
+        sa.select(DeploymentFile).where(DeploymentFile.deployment_id == definition.deployment_id)
+    )
     for row in rows:
         if row.name == name or row.name.rsplit("/", 1)[-1] == name:
             return BundleFile(name=row.name, kind=row.kind, content=row.content)

@@ -95,7 +95,9 @@ class ScriptError(ProcflowError):
         self.line = line
         self.detail = detail
         where = ", ".join(
-            part for part in (f"element {element!r}" if element else None, f"line {line}" if line else None) if part
+            part
+            for part in (f"element {element!r}" if element else None, f"line {line}" if line else None)
+            if part
         )
         super().__init__(f"{where}: {message}" if where else message)
 

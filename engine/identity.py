@@ -122,7 +122,9 @@ def verify_password(session: so.Session, username: str, password: str) -> User |
 def membership_of(session: so.Session, user: User, organisation_id: int) -> Membership | None:
     """Return *user*'s membership in the organisation, if any."""
     return session.scalar(
-        sa.select(Membership).where(Membership.user_id == user.id, Membership.organisation_id == organisation_id)
+        sa.select(Membership).where(
+            Membership.user_id == user.id, Membership.organisation_id == organisation_id
+        )
     )
 
 

@@ -99,7 +99,10 @@ def _fire_timer(session: so.Session, job: Job) -> None:
     op = InstanceOperation.lock(session, job.instance_id, actor=None)
     # The instance lock serialises us with user operations; the timer may have
     # been cancelled (job deleted) while we waited for it.
-    if session.get(Job, job.id, populate_existing=True) is None or op.instance.status not in ("running", "waiting"):
+    if session.get(Job, job.id, populate_existing=True) is None or op.instance.status not in (
+        "running",
+        "waiting",
+    ):
         return
     task = op.task(job.task_uuid or "")
     if task is None:
@@ -217,7 +220,9 @@ def _record_failure(session: so.Session, job_id: int, worker_id: str, error: Bas
             instance = session.get(ProcessInstance, job.instance_id)
             if instance is not None and instance.status in ("running", "waiting"):
                 instance.status = "error"
-                instance.error_message = f"Job {job.id} ({job.kind}) failed {job.attempts} times: {job.last_error}"
+                instance.error_message = (
+                    f"Job {job.id} ({job.kind}) failed {job.attempts} times: {job.last_error}"
+                )
         return True
     job.due_at = utcnow() + dt.timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** (job.attempts - 1))
     return False
@@ -247,7 +252,7 @@ def run_due_jobs(
                 with session_factory.begin() as session:
                     if run_job(session, job_id, worker_id):
                         summary.ran += 1
-            except Exception as exc:  # noqa: BLE001 - any failure of a job is recorded on the job
+            except Exception as exc:
                 log.warning("job %s failed: %s", job_id, exc)
                 summary.failed += 1
                 with session_factory.begin() as session:

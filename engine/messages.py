@@ -30,7 +30,7 @@ def _correlation_values(properties: list[dict[str, str]], payload: dict[str, Any
     for prop in properties:
         try:
             values[prop["name"]] = _expressions.evaluate(prop["expression"], dict(payload))
-        except Exception:  # noqa: BLE001 - a payload without the property simply does not correlate on it
+        except Exception:
             continue
     return values
 
@@ -131,7 +131,9 @@ def _catch(op: InstanceOperation, name: str, payload: dict[str, Any]) -> bool:
     correlations = definition.calculate_correlations(
         op.script_engine, definition.correlation_properties, payload
     )
-    caught: int = op.workflow.event_manager.catch(BpmnEvent(definition, payload, correlations), internal=False)
+    caught: int = op.workflow.event_manager.catch(
+        BpmnEvent(definition, payload, correlations), internal=False
+    )
     return caught > 0
 
 
@@ -149,7 +151,9 @@ def _start_by_message(
     op.audit("started", detail={"message": name, "payload": json_safe(payload)})
     op.advance()
     if not _catch(op, name, payload):
-        raise ProcflowError(f"Process {instance.process_id!r} declares a start on message {name!r} but did not catch it")
+        raise ProcflowError(
+            f"Process {instance.process_id!r} declares a start on message {name!r} but did not catch it"
+        )
     op.audit("message_received", detail={"message": name, "payload": payload})
     op.advance()
     op.save()

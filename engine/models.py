@@ -263,7 +263,9 @@ class MessageSubscription(Base):
     """An instance waiting for a message, indexed by name and correlation values."""
 
     __tablename__ = "message_subscription"
-    __table_args__ = (sa.Index("ix_message_subscription_lookup", "organisation_id", "message_name", "correlation_key"),)
+    __table_args__ = (
+        sa.Index("ix_message_subscription_lookup", "organisation_id", "message_name", "correlation_key"),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id"))
@@ -284,7 +286,9 @@ class AuditEvent(Base):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisation.id"))
-    instance_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("process_instance.id", ondelete="CASCADE"))
+    instance_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("process_instance.id", ondelete="CASCADE")
+    )
     at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
     actor: so.Mapped[str | None] = so.mapped_column(sa.String(120))
     kind: so.Mapped[str] = so.mapped_column(sa.String(40))
@@ -299,7 +303,9 @@ class OutboxMessage(Base):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisation.id"))
-    instance_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("process_instance.id", ondelete="CASCADE"))
+    instance_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("process_instance.id", ondelete="CASCADE")
+    )
     recipient: so.Mapped[str] = so.mapped_column(sa.String(254))
     subject: so.Mapped[str] = so.mapped_column(sa.String(300))
     body: so.Mapped[str] = so.mapped_column(sa.Text)

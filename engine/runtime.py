@@ -58,7 +58,9 @@ def start_instance(
         if not STARTER_ROLES & set(membership.roles):
             raise PermissionDeniedError(f"User {user!r} may not start processes in {organisation!r}")
     definition = resolve_definition(session, process_id, org.id)
-    instance = create_instance(session, definition.id, org.id, starter, business_key=business_key, title=title)
+    instance = create_instance(
+        session, definition.id, org.id, starter, business_key=business_key, title=title
+    )
     op = InstanceOperation(session, instance, actor=user)
     start = op.workflow.get_next_task(spec_name="Start")
     if start is not None and data:
@@ -103,7 +105,9 @@ def create_instance(
     return instance
 
 
-def get_instance(session: so.Session, instance_id: int, *, organisation_id: int | None = None) -> ProcessInstance:
+def get_instance(
+    session: so.Session, instance_id: int, *, organisation_id: int | None = None
+) -> ProcessInstance:
     """Return instance *instance_id*, only if it belongs to *organisation_id* when given.
 
     :raises NotFoundError: no such instance (or it belongs to another organisation).
@@ -194,7 +198,9 @@ def _lock_task(session: so.Session, task_id: int, username: str) -> tuple[Instan
     if op.instance.status == "suspended":
         raise InvalidStateError(f"Instance {op.instance.id} is suspended; task {task.id} cannot be worked on")
     if op.instance.status not in ACTIVE_STATUSES:
-        raise InvalidStateError(f"Instance {op.instance.id} is {op.instance.status}; task {task.id} is not active")
+        raise InvalidStateError(
+            f"Instance {op.instance.id} is {op.instance.status}; task {task.id} is not active"
+        )
     return op, task, user
 
 
@@ -228,7 +234,9 @@ def complete_task(
     task.state = "completed"
     task.completed_at = now
     task.completed_by_id = actor.id
-    op.audit("task_completed", element=task.bpmn_id, detail={"task_id": task.id, "name": task.name, "data": data})
+    op.audit(
+        "task_completed", element=task.bpmn_id, detail={"task_id": task.id, "name": task.name, "data": data}
+    )
     op.advance()
     op.save()
     return op.instance
@@ -241,7 +249,8 @@ def claim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
     """
     op, task, actor = _lock_task(session, task_id, user)
     if task.assignee_id is not None and task.assignee_id != actor.id:
-        raise ConflictError(f"Task {task.id} ({task.name}) is already claimed by {task.assignee.username}")
+        holder = task.assignee.username if task.assignee else "someone else"
+        raise ConflictError(f"Task {task.id} ({task.name}) is already claimed by {holder}")
     check_may_work_on(session, task, actor)
     task.assignee_id = actor.id
     op.audit("task_claimed", element=task.bpmn_id, detail={"task_id": task.id})
@@ -336,7 +345,9 @@ def retry_instance(
         if data:
             task.set_data(**data)
         task._set_state(TaskState.READY)
-    for job in session.scalars(sa.select(Job).where(Job.instance_id == instance_id, Job.status == "incident")):
+    for job in session.scalars(
+        sa.select(Job).where(Job.instance_id == instance_id, Job.status == "incident")
+    ):
         job.status = "pending"
         job.attempts = 0
         job.due_at = utcnow()
@@ -389,10 +400,14 @@ def list_tasks(
 def instance_events(session: so.Session, instance_id: int) -> list[AuditEvent]:
     """Return the audit trail of an instance, oldest first."""
     return list(
-        session.scalars(sa.select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id))
+        session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id)
+        )
     )
 
 
 def instance_subscriptions(session: so.Session, instance_id: int) -> list[MessageSubscription]:
     """Return the messages an instance is waiting for."""
-    return list(session.scalars(sa.select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)))
+    return list(
+        session.scalars(sa.select(MessageSubscription).where(MessageSubscription.instance_id == instance_id))
+    )

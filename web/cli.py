@@ -88,7 +88,9 @@ def _task_dict(task: engine.HumanTask) -> dict[str, Any]:
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
 def main(verbose: bool) -> None:
     """Procflow: run BPMN procurement processes."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
 
 
 @main.group()
@@ -178,12 +180,18 @@ def deploy(paths: tuple[str, ...], organisation: str | None, as_json: bool) -> N
             results.extend(engine.deploy_path(session, path, organisation=organisation))
     payload = {
         "deployed": [
-            {"process_id": r.process_id, "version": r.version, "organisation": r.organisation, "changed": r.changed}
+            {
+                "process_id": r.process_id,
+                "version": r.version,
+                "organisation": r.organisation,
+                "changed": r.changed,
+            }
             for r in results
         ]
     }
     text = "\n".join(
-        f"{r.process_id} v{r.version}{'' if r.changed else ' (unchanged)'} for {r.organisation or 'all organisations'}"
+        f"{r.process_id} v{r.version}{'' if r.changed else ' (unchanged)'} "
+        f"for {r.organisation or 'all organisations'}"
         for r in results
     )
     _emit(as_json, payload, text)
@@ -198,7 +206,12 @@ def deploy(paths: tuple[str, ...], organisation: str | None, as_json: bool) -> N
 @click.option("--json", "as_json", is_flag=True)
 @_handles_errors
 def start(
-    process_id: str, organisation: str, username: str, data: str | None, business_key: str | None, as_json: bool
+    process_id: str,
+    organisation: str,
+    username: str,
+    data: str | None,
+    business_key: str | None,
+    as_json: bool,
 ) -> None:
     """Start PROCESS_ID and run it to its first wait state."""
     with _transaction() as session:
@@ -212,7 +225,9 @@ def start(
         )
         tasks = [_task_dict(t) for t in engine.list_tasks(session, instance_id=instance.id)]
         payload = {"instance_id": instance.id, "status": instance.status, "tasks": tasks}
-    _emit(as_json, payload, f"instance {instance.id} {instance.status}; open tasks: {[t['id'] for t in tasks]}")
+    _emit(
+        as_json, payload, f"instance {instance.id} {instance.status}; open tasks: {[t['id'] for t in tasks]}"
+    )
 
 
 @main.command()
@@ -240,7 +255,9 @@ def complete(task_id: int, username: str, data: str | None, as_json: bool) -> No
         instance = engine.complete_task(session, task_id, user=username, data=_load_data(data))
         tasks = [_task_dict(t) for t in engine.list_tasks(session, instance_id=instance.id)]
         payload = {"instance_id": instance.id, "status": instance.status, "tasks": tasks}
-    _emit(as_json, payload, f"instance {instance.id} {instance.status}; open tasks: {[t['id'] for t in tasks]}")
+    _emit(
+        as_json, payload, f"instance {instance.id} {instance.status}; open tasks: {[t['id'] for t in tasks]}"
+    )
 
 
 @main.command()
@@ -260,7 +277,13 @@ def show(instance_id: int, as_json: bool) -> None:
             "data": engine.instance_data(session, instance),
             "tasks": [_task_dict(t) for t in engine.list_tasks(session, instance_id=instance.id, state=None)],
             "events": [
-                {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "element": e.element, "detail": e.detail}
+                {
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "kind": e.kind,
+                    "element": e.element,
+                    "detail": e.detail,
+                }
                 for e in engine.instance_events(session, instance.id)
             ],
         }
@@ -281,7 +304,9 @@ def show(instance_id: int, as_json: bool) -> None:
 def send_message(name: str, organisation: str, data: str | None, username: str | None, as_json: bool) -> None:
     """Deliver message NAME (correlated by its payload) or start a process on it."""
     with _transaction() as session:
-        reached = engine.send_message(session, name, _load_data(data), organisation=organisation, user=username)
+        reached = engine.send_message(
+            session, name, _load_data(data), organisation=organisation, user=username
+        )
         payload = {"instances": [{"instance_id": i.id, "status": i.status} for i in reached]}
     _emit(as_json, payload, f"delivered to instance(s) {[i['instance_id'] for i in payload['instances']]}")
 
@@ -297,7 +322,9 @@ def worker(once: bool, interval: float) -> None:
     try:
         if once:
             summary = engine.run_due_jobs(factory)
-            click.echo(f"ran {summary.ran} job(s), {summary.failed} failed, {summary.incidents} new incident(s)")
+            click.echo(
+                f"ran {summary.ran} job(s), {summary.failed} failed, {summary.incidents} new incident(s)"
+            )
         else:
             engine.run_worker(factory, interval=interval)
     finally:

@@ -66,7 +66,7 @@ def test_full_cycle_through_the_cli(cli: Any, setup_org: None) -> None:
     shown = _json(cli("show", str(started["instance_id"]), "--json"))
     assert shown["id"] == started["instance_id"] and shown["status"] == "completed"
     assert shown["data"]["subject"] == "Desks"
-    assert [e["kind"] for e in shown["events"]][0] == "started"
+    assert shown["events"][0]["kind"] == "started"
     assert {t["bpmn_id"] for t in shown["tasks"]} == {"request", "approve"}
 
     worker = cli("worker", "--once")
@@ -76,15 +76,24 @@ def test_full_cycle_through_the_cli(cli: Any, setup_org: None) -> None:
 def test_redeploy_reports_unchanged(cli: Any, setup_org: None) -> None:
     cli("deploy", str(FIXTURES / "approval"), "--org", "north")
     again = _json(cli("deploy", str(FIXTURES / "approval"), "--org", "north", "--json"))
-    assert again["deployed"][0] == {"process_id": "approval", "version": 1, "organisation": "north", "changed": False}
+    assert again["deployed"][0] == {
+        "process_id": "approval",
+        "version": 1,
+        "organisation": "north",
+        "changed": False,
+    }
 
 
 def test_send_message_starts_and_correlates(cli: Any, setup_org: None) -> None:
     cli("deploy", str(FIXTURES / "messages"))
     started = _json(cli("send-message", "contact_received", "--org", "north", "--data", '{"a": 1}', "--json"))
     assert len(started["instances"]) == 1
-    order = _json(cli("start", "order", "--org", "north", "--user", "anna", "--data", '{"order_id": "X"}', "--json"))
-    reached = _json(cli("send-message", "customer_reply", "--org", "north", "--data", '{"order_id": "X"}', "--json"))
+    order = _json(
+        cli("start", "order", "--org", "north", "--user", "anna", "--data", '{"order_id": "X"}', "--json")
+    )
+    reached = _json(
+        cli("send-message", "customer_reply", "--org", "north", "--data", '{"order_id": "X"}', "--json")
+    )
     assert reached["instances"] == [{"instance_id": order["instance_id"], "status": "running"}]
 
 
@@ -95,11 +104,16 @@ def test_send_message_starts_and_correlates(cli: Any, setup_org: None) -> None:
         (("start", "approval", "--org", "south", "--user", "anna"), "No organisation 'south'"),
         (("complete", "999", "--user", "anna"), "No task 999"),
         (("show", "999", "--json"), "No instance 999"),
-        (("start", "approval", "--org", "north", "--user", "anna", "--data", "{bad"), "--data is not valid JSON"),
+        (
+            ("start", "approval", "--org", "north", "--user", "anna", "--data", "{bad"),
+            "--data is not valid JSON",
+        ),
         (("send-message", "nobody", "--org", "north"), "No instance waits for message 'nobody'"),
     ],
 )
-def test_errors_exit_nonzero_with_one_line(cli: Any, setup_org: None, args: tuple[str, ...], message: str) -> None:
+def test_errors_exit_nonzero_with_one_line(
+    cli: Any, setup_org: None, args: tuple[str, ...], message: str
+) -> None:
     cli("deploy", str(FIXTURES / "approval"))
     result = cli(*args, ok=False)
     assert result.exit_code == 1
@@ -120,5 +134,7 @@ def test_invalid_bundle_names_file_and_line(cli: Any, setup_org: None, tmp_path:
 def test_form_errors_name_the_fields(cli: Any, setup_org: None) -> None:
     cli("deploy", str(FIXTURES / "approval"))
     started = _json(cli("start", "approval", "--org", "north", "--user", "anna", "--json"))
-    result = cli("complete", str(started["tasks"][0]["id"]), "--user", "anna", "--data", '{"amount": "x"}', ok=False)
+    result = cli(
+        "complete", str(started["tasks"][0]["id"]), "--user", "anna", "--data", '{"amount": "x"}', ok=False
+    )
     assert "subject" in result.stderr and "amount" in result.stderr and "requester_email" in result.stderr

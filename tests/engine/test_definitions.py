@@ -20,7 +20,9 @@ def _copy_bundle(tmp_path: Path) -> Path:
     return target
 
 
-def test_redeploying_unchanged_files_is_a_no_op(session_factory: so.sessionmaker[so.Session], orgs: None) -> None:
+def test_redeploying_unchanged_files_is_a_no_op(
+    session_factory: so.sessionmaker[so.Session], orgs: None
+) -> None:
     with session_factory.begin() as s:
         first = engine.deploy_path(s, APPROVAL)
         again = engine.deploy_path(s, APPROVAL)
@@ -84,9 +86,13 @@ def test_malformed_xml_names_file_and_line(session_factory: so.sessionmaker[so.S
 
 
 def test_schema_violation_names_file_line_and_element(session_factory: so.sessionmaker[so.Session]) -> None:
-    text = (APPROVAL / "approval.bpmn").read_text().replace(
-        '<bpmn:sequenceFlow id="f2" sourceRef="request" targetRef="compute" />',
-        '<bpmn:sequenceFlow id="f2" sourceRef="request" targetRef="nowhere" />',
+    text = (
+        (APPROVAL / "approval.bpmn")
+        .read_text()
+        .replace(
+            '<bpmn:sequenceFlow id="f2" sourceRef="request" targetRef="compute" />',
+            '<bpmn:sequenceFlow id="f2" sourceRef="request" targetRef="nowhere" />',
+        )
     )
     with pytest.raises(engine.DeploymentError) as info:
         _deploy_text(session_factory, "broken.bpmn", text)
@@ -135,7 +141,9 @@ def test_doctype_and_entities_are_refused(session_factory: so.sessionmaker[so.Se
     assert info.value.file == "evil.bpmn"
 
 
-def test_failed_deploy_keeps_what_was_stored(session_factory: so.sessionmaker[so.Session], tmp_path: Path) -> None:
+def test_failed_deploy_keeps_what_was_stored(
+    session_factory: so.sessionmaker[so.Session], tmp_path: Path
+) -> None:
     with session_factory.begin() as s:
         engine.deploy_path(s, APPROVAL)
     bundle = _copy_bundle(tmp_path)

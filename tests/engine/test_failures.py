@@ -33,7 +33,9 @@ SCRIPT_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
       </bpmn:extensionElements>
       <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
     </bpmn:serviceTask>
-    <bpmn:userTask id="after" name="After"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="after" name="After">
+      <bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing>
+    </bpmn:userTask>
     <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="run_script" />
     <bpmn:sequenceFlow id="f2" sourceRef="run_script" targetRef="call" />
@@ -105,7 +107,9 @@ def test_script_error_reports_the_line(session_factory: Factory, orgs: None, dou
     assert "missing" in (instance.error_message or "")
 
 
-def test_retry_with_corrected_data_continues(session_factory: Factory, orgs: None, double_connector: None) -> None:
+def test_retry_with_corrected_data_continues(
+    session_factory: Factory, orgs: None, double_connector: None
+) -> None:
     _deploy(session_factory, "result = value * 10")
     instance = _start(session_factory)
     assert instance.status == "error"
@@ -116,7 +120,9 @@ def test_retry_with_corrected_data_continues(session_factory: Factory, orgs: Non
         assert engine.instance_data(s, retried)["result"] == 40
 
 
-def test_failing_connector_leaves_instance_in_error_and_retryable(session_factory: Factory, orgs: None) -> None:
+def test_failing_connector_leaves_instance_in_error_and_retryable(
+    session_factory: Factory, orgs: None
+) -> None:
     state = {"fail": True}
 
     def flaky(context: engine.ConnectorContext, value: int) -> dict[str, int]:

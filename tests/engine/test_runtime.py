@@ -64,7 +64,9 @@ def test_happy_path_runs_to_completion(session_factory: so.sessionmaker[so.Sessi
         assert outbox.recipient == "req@example.org" and outbox.subject == "Approved: Laptops"
 
 
-def test_rejection_takes_the_other_branch(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+def test_rejection_takes_the_other_branch(
+    session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
     instance_id = _start(session_factory)
     _complete(session_factory, _only_task(session_factory, instance_id).id, "north-req", **REQUEST)
     _complete(session_factory, _only_task(session_factory, instance_id).id, "north-boss", approved=False)
@@ -73,7 +75,9 @@ def test_rejection_takes_the_other_branch(session_factory: so.sessionmaker[so.Se
         assert s.scalars(sa.select(engine.OutboxMessage)).first() is None
 
 
-def test_form_validation_names_each_bad_field(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+def test_form_validation_names_each_bad_field(
+    session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
     instance_id = _start(session_factory)
     task = _only_task(session_factory, instance_id)
     with pytest.raises(engine.FormValidationError) as info:
@@ -104,7 +108,9 @@ def test_separation_of_duties_excludes_the_starter(
         assert approve.id not in [t.id for t in engine.list_tasks(s, user="north-boss")]
 
 
-def test_other_organisation_sees_nothing(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+def test_other_organisation_sees_nothing(
+    session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
     instance_id = _start(session_factory)
     task = _only_task(session_factory, instance_id)
     with pytest.raises(engine.NotFoundError):
@@ -169,7 +175,9 @@ def test_suspend_resume_cancel(session_factory: so.sessionmaker[so.Session], dep
         assert engine.get_task(s, task.id).state == "cancelled"
 
 
-def test_each_step_survives_a_fresh_session(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
+def test_each_step_survives_a_fresh_session(
+    session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
     """Every operation restores the workflow from the database (the save/restore round trip)."""
     instance_id = _start(session_factory)
     with session_factory() as s:

@@ -96,8 +96,10 @@ ESCAPES = [
     ("def f():\n    f()\ntry:\n    f()\nexcept Exception:\n    pass\nwhile True:\n    pass", ScriptTimeout),
     ("try:\n    while True: pass\nexcept:\n    pass\nx = 1", ScriptTimeout),
     ("try:\n    while True: pass\nfinally:\n    while True: pass", ScriptTimeout),
-    ("g = lambda: g()\nwhile True:\n    try:\n        g()\n    except Exception:\n        pass",
-     ScriptTimeout),
+    (
+        "g = lambda: g()\nwhile True:\n    try:\n        g()\n    except Exception:\n        pass",
+        ScriptTimeout,
+    ),
 ]
 
 
@@ -331,8 +333,11 @@ def test_real_workflow_runs_scripts_and_conditions_in_sandbox() -> None:
     workflow.do_engine_steps()
     assert workflow.is_completed()
     assert workflow.data["total"] == 130
-    assert [t.task_spec.name for t in workflow.get_tasks(state=TaskState.COMPLETED) if t.task_spec.name in
-            ("big", "small")] == ["big"]
+    assert [
+        t.task_spec.name
+        for t in workflow.get_tasks(state=TaskState.COMPLETED)
+        if t.task_spec.name in ("big", "small")
+    ] == ["big"]
 
 
 def test_real_workflow_script_violation_puts_task_in_error() -> None:

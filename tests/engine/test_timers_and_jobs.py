@@ -133,7 +133,13 @@ def test_scheduled_start_fires_and_queues_the_next(session_factory: Factory, dep
     start = dt.datetime(2027, 1, 1, 5, 0, tzinfo=dt.UTC)
     with session_factory.begin() as s:
         engine.schedule_start(
-            s, "approval", organisation="north", cron="0 6 1 */3 *", user="north-req", now=start, data={"x": 1}
+            s,
+            "approval",
+            organisation="north",
+            cron="0 6 1 */3 *",
+            user="north-req",
+            now=start,
+            data={"x": 1},
         )
     with session_factory() as s:
         (job,) = s.scalars(sa.select(engine.Job))
