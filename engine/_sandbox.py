@@ -25,7 +25,6 @@ import math
 import operator
 import re
 import string
-import sys
 import threading
 import time
 import types
@@ -73,24 +72,15 @@ _state = _State()
 
 
 def _tick() -> bool:
-    """Deadline check the compiler injects into loops/functions (sys.settrace alone can be switched
-    off: CPython drops the trace function when it raises, e.g. RecursionError at the depth limit)."""
+    """Deadline check the compiler injects into every loop body, function, lambda and comprehension.
+
+    Straight-line code is bounded by its length, so these are the only places a
+    script can spend unbounded time in Python code. (``sys.settrace`` is not used:
+    it costs several times more, replaces coverage's tracer, and CPython drops it
+    whenever it raises, e.g. on RecursionError.)"""
     if _monotonic() > _state.deadline:
         raise _Timeout
     return True
-
-
-def _trace_line(frame: types.FrameType, event: str, arg: Any) -> Any:
-    # only on "line": raising on "exception" would replace a timeout that is already unwinding
-    if event == "line" and _monotonic() > _state.deadline:
-        raise _Timeout
-    return _trace_line
-
-
-def _trace_call(frame: types.FrameType, event: str, arg: Any) -> Any:
-    if _monotonic() > _state.deadline:
-        raise _Timeout
-    return _trace_line if frame.f_code.co_filename == SCRIPT_FILENAME else None
 
 
 def _check_size(size: int, what: str) -> None:
@@ -690,17 +680,14 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
 
     def _run(self, code: types.CodeType, namespace: dict[str, Any], mode: str) -> Any:
         outer_deadline = _state.deadline  # nested evaluations may not extend the outer limit
-        previous_trace = sys.gettrace()  # e.g. coverage's tracer; settrace is per thread
         try:
             with decimal.localcontext() as ctx:  # bound Decimal exponents, see SafeDecimal
                 ctx.prec = min(ctx.prec, MAX_DECIMAL_DIGITS)
                 ctx.Emax, ctx.Emin = min(ctx.Emax, MAX_DECIMAL_DIGITS), max(ctx.Emin, -MAX_DECIMAL_DIGITS)
                 _state.deadline = min(outer_deadline, _monotonic() + self.time_limit)
-                sys.settrace(_trace_call)
                 try:
                     return eval(code, namespace) if mode == "eval" else exec(code, namespace)
                 finally:
-                    sys.settrace(previous_trace)  # first, so the handlers below are not traced
                     _state.deadline = outer_deadline
         except _Timeout as exc:
             raise ScriptTimeout(

@@ -54,6 +54,23 @@ class ParsedBundle:
     executable: list[str]
     message_starts: dict[str, list[str]] = field(default_factory=dict)
     message_correlations: dict[str, dict[str, list[dict[str, str]]]] = field(default_factory=dict)
+    files: list[BundleFile] = field(default_factory=list)
+    _json: dict[str, Any] = field(default_factory=dict)
+
+    def file(self, reference: str) -> BundleFile | None:
+        """Return the bundle file named *reference* (bundle path or file name)."""
+        if reference.endswith(".json"):
+            return find_form(self.files, reference)
+        return _by_name(self.files, reference)
+
+    def json_file(self, reference: str) -> Any:
+        """Return the parsed content of a JSON file of the bundle (cached; treat as read-only)."""
+        if reference not in self._json:
+            item = self.file(reference)
+            if item is None:
+                raise KeyError(reference)
+            self._json[reference] = json.loads(item.content)
+        return self._json[reference]
 
 
 def read_bundle(path: Path) -> list[BundleFile]:
@@ -131,6 +148,13 @@ def _form_files(files: Iterable[BundleFile]) -> dict[str, BundleFile]:
     return by_name
 
 
+def _by_name(files: Iterable[BundleFile], reference: str) -> BundleFile | None:
+    for item in files:
+        if item.name == reference or item.name.rsplit("/", 1)[-1] == reference:
+            return item
+    return None
+
+
 def find_form(files: Iterable[BundleFile], reference: str) -> BundleFile | None:
     """Find the form file a task references, by bundle path or by file name."""
     return _form_files(files).get(reference)
@@ -183,7 +207,9 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
     except SpiffWorkflowException as exc:
         raise DeploymentError(str(exc)) from exc
 
-    parsed = ParsedBundle(specs=specs, subprocess_specs=subprocess_specs, names=names, executable=executable)
+    parsed = ParsedBundle(
+        specs=specs, subprocess_specs=subprocess_specs, names=names, executable=executable, files=list(files)
+    )
     _check_forms(parsed, files, roots)
     _record_messages(parsed, parser)
     return parsed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm.exc import StaleDataError
@@ -103,10 +103,39 @@ def current_parameters(
     return values
 
 
+class OrganisationParameters(Mapping[str, Any]):
+    """The ``parameters`` scripts see: loaded from the database on first use only.
+
+    Most steps never read a parameter; not querying for them keeps a step cheap.
+    """
+
+    def __init__(self, session: so.Session, organisation_id: int) -> None:
+        self._session = session
+        self._organisation_id = organisation_id
+        self._values: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = current_parameters(self._session, self._organisation_id)
+        return self._values
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._load()[key]
+        except KeyError:
+            raise KeyError(f"no parameter {key!r} is set for this organisation") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
 class ProcflowScriptEngine(SandboxedScriptEngine):
     """The sandboxed engine plus connector calls bound to one operation."""
 
-    def __init__(self, operation: InstanceOperation, *, parameters: dict[str, Any]) -> None:
+    def __init__(self, operation: InstanceOperation, *, parameters: Mapping[str, Any]) -> None:
         super().__init__(time_limit=SCRIPT_TIME_LIMIT, extra_globals={"parameters": parameters})
         self._operation = operation
 
@@ -148,7 +177,7 @@ class InstanceOperation:
         self.spec = parsed.specs[instance.process_id]
         self.subprocess_specs = parsed.subprocess_specs[instance.process_id]
         self.script_engine = ProcflowScriptEngine(
-            self, parameters=current_parameters(session, instance.organisation_id)
+            self, parameters=OrganisationParameters(session, instance.organisation_id)
         )
         if instance.state:
             self.workflow = SERIALIZER.loads(
@@ -158,6 +187,10 @@ class InstanceOperation:
         else:
             self.workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
         self.errored: SpiffWorkflowException | ProcflowError | None = None
+        # What the index tables hold for this instance right now; save() writes only the difference.
+        self._ready_before = set(self._ready_human_task_ids())
+        self._timers_before = bool(self._waiting_of_kind(TimerEventDefinition))
+        self._messages_before = bool(self._waiting_of_kind(MessageEventDefinition))
 
     @classmethod
     def lock(cls, session: so.Session, instance_id: int, *, actor: str | None) -> InstanceOperation:
@@ -165,7 +198,11 @@ class InstanceOperation:
 
         :raises NotFoundError: no such instance.
         """
-        stmt = sa.select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        stmt = (
+            sa.select(ProcessInstance)
+            .where(ProcessInstance.id == instance_id)
+            .options(so.joinedload(ProcessInstance.definition))
+        )
         if is_postgresql(session):
             stmt = stmt.with_for_update()
         instance = session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
@@ -300,8 +337,10 @@ class InstanceOperation:
         try:
             # Queries in the syncs autoflush, so the version check can fire in any of them.
             self._sync_human_tasks(now)
-            self._sync_timer_jobs()
-            self._sync_subscriptions()
+            if self._timers_before or self._waiting_of_kind(TimerEventDefinition):
+                self._sync_timer_jobs()
+            if self._messages_before or self._waiting_of_kind(MessageEventDefinition):
+                self._sync_subscriptions()
             self.session.flush()
         except StaleDataError as exc:
             raise ConflictError(
@@ -318,32 +357,37 @@ class InstanceOperation:
         return "waiting"
 
     def _ready_human_tasks(self) -> list[Task]:
+        if self.instance.status == "cancelled":
+            return []
         return [t for t in self.workflow.get_tasks(state=TaskState.READY) if t.task_spec.manual]
 
+    def _ready_human_task_ids(self) -> list[str]:
+        return [str(t.id) for t in self._ready_human_tasks()] if self.instance.state else []
+
     def _sync_human_tasks(self, now: dt.datetime) -> None:
-        rows = {
-            row.task_uuid: row
-            for row in self.session.scalars(
-                sa.select(HumanTask).where(
-                    HumanTask.instance_id == self.instance.id, HumanTask.state == "ready"
-                )
-            )
-        }
-        ready = (
-            {str(t.id): t for t in self._ready_human_tasks()} if self.instance.status != "cancelled" else {}
-        )
-        for uuid, row in rows.items():
-            if uuid not in ready:
-                task = self.workflow.get_task_from_id(UUID(uuid))
-                if task is not None and task.state == TaskState.COMPLETED:
-                    row.state = "completed"
-                    row.completed_at = row.completed_at or now
-                else:
-                    row.state = "cancelled"
-                    row.completed_at = now
+        ready = {str(t.id): t for t in self._ready_human_tasks()}
+        gone = self._ready_before - set(ready)
+        if gone:
+            completed = [
+                uuid for uuid in gone if (t := self.task(uuid)) is not None and t.state == TaskState.COMPLETED
+            ]
+            cancelled = [uuid for uuid in gone if uuid not in completed]
+            for uuids, state in ((completed, "completed"), (cancelled, "cancelled")):
+                if uuids:
+                    self.session.execute(
+                        sa.update(HumanTask)
+                        .where(
+                            HumanTask.instance_id == self.instance.id,
+                            HumanTask.task_uuid.in_(uuids),
+                            HumanTask.state == "ready",
+                        )
+                        .values(state=state, completed_at=now)
+                        .execution_options(synchronize_session=False)
+                    )
         for uuid, task in ready.items():
-            if uuid not in rows:
+            if uuid not in self._ready_before:
                 self.session.add(self._new_human_task(task, now))
+        self._ready_before = set(ready)
 
     def _new_human_task(self, task: Task, now: dt.datetime) -> HumanTask:
         spec = task.task_spec
@@ -431,6 +475,9 @@ class InstanceOperation:
             return []
         return [t for t in self.workflow.event_manager.tasks.values() if t.state == TaskState.WAITING]
 
+    def _waiting_of_kind(self, kind: type) -> list[Task]:
+        return [t for t in self._waiting_event_tasks() if isinstance(t.task_spec.event_definition, kind)]
+
     def _sync_timer_jobs(self) -> None:
         due: dict[str, dt.datetime] = {}
         for task in self._waiting_event_tasks():
@@ -512,7 +559,11 @@ class InstanceOperation:
 
     def task(self, task_uuid: str) -> Task | None:
         """Return the workflow task with *task_uuid*, if it still exists."""
-        return self.workflow.get_task_from_id(UUID(task_uuid))
+        try:
+            task: Task | None = self.workflow.get_task_from_id(UUID(task_uuid))
+        except TaskNotFoundException:
+            return None
+        return task
 
     def data(self) -> dict[str, Any]:
         """Return the instance's current data: the last completed task's, else the workflow's."""

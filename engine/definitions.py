@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -159,10 +160,20 @@ def bundle_file(session: so.Session, definition: ProcessDefinition, name: str) -
 
     :raises NotFoundError: no such file.
     """
-    rows = session.scalars(
-        sa.select(DeploymentFile).where(DeploymentFile.deployment_id == definition.deployment_id)
-    )
-    for row in rows:
-        if row.name == name or row.name.rsplit("/", 1)[-1] == name:
-            return BundleFile(name=row.name, kind=row.kind, content=row.content)
+    found = load_parsed(session, definition).file(name)
+    if found is not None:
+        return found
     raise NotFoundError(f"No file {name!r} in the bundle of {definition.process_id!r} v{definition.version}")
+
+
+def bundle_json(session: so.Session, definition: ProcessDefinition, name: str) -> Any:
+    """Return a JSON file of the definition's bundle, parsed (cached per version; do not modify).
+
+    :raises NotFoundError: no such file.
+    """
+    try:
+        return load_parsed(session, definition).json_file(name)
+    except KeyError:
+        raise NotFoundError(
+            f"No file {name!r} in the bundle of {definition.process_id!r} v{definition.version}"
+        ) from None

@@ -7,7 +7,6 @@ instance at its next wait state.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +16,8 @@ from SpiffWorkflow.util.task import TaskState
 from forms import validate_submission
 
 from ._workflow import ACTIVE_STATUSES, InstanceOperation, get_user_or_none, json_safe
-from .definitions import bundle_file, resolve_definition
+from .db import is_postgresql
+from .definitions import bundle_json, resolve_definition
 from .errors import (
     ConflictError,
     FormValidationError,
@@ -142,7 +142,7 @@ def task_form_schema(session: so.Session, task: HumanTask) -> dict[str, Any] | N
     """Return the JSON Schema of *task*'s form from its definition's bundle, if it has one."""
     if not task.form:
         return None
-    schema: dict[str, Any] = json.loads(bundle_file(session, task.instance.definition, task.form).content)
+    schema: dict[str, Any] = bundle_json(session, task.instance.definition, task.form)
     return schema
 
 
@@ -150,7 +150,7 @@ def task_ui_schema(session: so.Session, task: HumanTask) -> dict[str, Any] | Non
     """Return the UI schema of *task*'s form, if it has one."""
     if not task.form_ui:
         return None
-    schema: dict[str, Any] = json.loads(bundle_file(session, task.instance.definition, task.form_ui).content)
+    schema: dict[str, Any] = bundle_json(session, task.instance.definition, task.form_ui)
     return schema
 
 
@@ -191,7 +191,10 @@ def _lock_task(session: so.Session, task_id: int, username: str) -> tuple[Instan
     task = get_task(session, task_id)
     user = _actor_for_task(session, task, username)
     op = InstanceOperation.lock(session, task.instance_id, actor=username)
-    session.refresh(task)
+    if is_postgresql(session):
+        # Read the row again now that we hold the instance lock; on SQLite the
+        # write lock was taken at BEGIN, so the first read was already current.
+        session.refresh(task)
     if task.state != "ready":
         who = f" by {task.completed_by.username}" if task.completed_by else ""
         raise ConflictError(f"Task {task.id} ({task.name}) was already {task.state}{who}")
@@ -222,7 +225,7 @@ def complete_task(
     check_may_work_on(session, task, actor)
     schema = task_form_schema(session, task)
     if schema is not None:
-        errors = validate_submission(schema, json_safe(data))
+        errors = validate_submission(schema, data)
         if errors:
             raise FormValidationError(errors)
     spiff_task = op.task(task.task_uuid)
