@@ -336,7 +336,7 @@ class InstanceOperation:
         instance.updated_at = now
         try:
             # Queries in the syncs autoflush, so the version check can fire in any of them.
-            self._sync_human_tasks(now)
+            self._sync_human_tasks(now, completed_task_uuid)
             if self._timers_before or self._waiting_of_kind(TimerEventDefinition):
                 self._sync_timer_jobs()
             if self._messages_before or self._waiting_of_kind(MessageEventDefinition):
@@ -364,9 +364,10 @@ class InstanceOperation:
     def _ready_human_task_ids(self) -> list[str]:
         return [str(t.id) for t in self._ready_human_tasks()] if self.instance.state else []
 
-    def _sync_human_tasks(self, now: dt.datetime) -> None:
+    def _sync_human_tasks(self, now: dt.datetime, completed_task_uuid: str | None) -> None:
         ready = {str(t.id): t for t in self._ready_human_tasks()}
-        gone = self._ready_before - set(ready)
+        # The completed task's row was already updated by complete_task.
+        gone = self._ready_before - set(ready) - {completed_task_uuid}
         if gone:
             completed = [
                 uuid for uuid in gone if (t := self.task(uuid)) is not None and t.state == TaskState.COMPLETED

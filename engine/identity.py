@@ -13,6 +13,7 @@ from .models import Group, Membership, Organisation, User
 ROLES = ("admin", "process_owner", "case_handler", "requester", "auditor")
 
 _hasher = PasswordHasher()
+_MEMBERSHIP_CACHE = "procflow.memberships"
 
 
 def add_organisation(session: so.Session, key: str, *, name: str) -> Organisation:
@@ -91,6 +92,7 @@ def add_user(
     if membership is None:
         membership = Membership(user=user, organisation=org, roles=[])
         session.add(membership)
+    session.info.pop(_MEMBERSHIP_CACHE, None)
     membership.roles = sorted(set(membership.roles) | set(roles))
     for key in groups:
         group = session.scalar(sa.select(Group).where(Group.organisation_id == org.id, Group.key == key))
@@ -120,12 +122,15 @@ def verify_password(session: so.Session, username: str, password: str) -> User |
 
 
 def membership_of(session: so.Session, user: User, organisation_id: int) -> Membership | None:
-    """Return *user*'s membership in the organisation, if any."""
-    return session.scalar(
-        sa.select(Membership).where(
-            Membership.user_id == user.id, Membership.organisation_id == organisation_id
+    """Return *user*'s membership in the organisation, if any (remembered for the session's lifetime)."""
+    cache: dict[tuple[int, int], Membership | None] = session.info.setdefault(_MEMBERSHIP_CACHE, {})
+    key = (user.id, organisation_id)
+    if key not in cache:
+        cache[key] = session.scalar(
+            sa.select(Membership)
+            .where(Membership.user_id == user.id, Membership.organisation_id == organisation_id)
         )
-    )
+    return cache[key]
 
 
 def group_keys(membership: Membership | None) -> set[str]:

@@ -241,7 +241,7 @@ def complete_task(
         "task_completed", element=task.bpmn_id, detail={"task_id": task.id, "name": task.name, "data": data}
     )
     op.advance()
-    op.save()
+    op.save(completed_task_uuid=task.task_uuid)
     return op.instance
 
 

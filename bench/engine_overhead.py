@@ -1,0 +1,103 @@
+"""How much does Procflow cost over SpiffWorkflow alone?
+
+Runs one process (start → user task → script → user task → exclusive gateway →
+user task → end) N times (a) with SpiffWorkflow in memory and (b) through
+Procflow's engine on SQLite, one committed transaction per operation, and, if
+a PostgreSQL URL is given, (c) on PostgreSQL. Prints the rates; the last line
+is the ratio (b)/(a). Target: at least 0.1.
+
+Times are CPU seconds of this process (SQLite runs in-process), so other load
+on the machine does not skew the ratio; PostgreSQL runs in its own server
+process, so its figure is wall-clock time.
+
+    python bench/engine_overhead.py [N] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.util.task import TaskState
+
+import engine
+
+BUNDLE = Path(__file__).parent / "overhead"
+
+
+def raw_spiff(n: int) -> float:
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser.add_bpmn_file(str(BUNDLE / "overhead.bpmn"))
+    spec = parser.get_spec("overhead")
+    began = time.process_time()
+    for i in range(n):
+        workflow = BpmnWorkflow(spec)
+        workflow.get_next_task(spec_name="Start").data.update({"amount": i})
+        workflow.do_engine_steps()
+        while not workflow.is_completed():
+            (task,) = workflow.get_tasks(state=TaskState.READY, manual=True)
+            task.set_data(note="ok")
+            task.run()
+            workflow.do_engine_steps()
+    return n / (time.process_time() - began)
+
+
+def procflow(n: int, url: str) -> float:
+    db = engine.create_db_engine(url)
+    if url.startswith("postgresql"):
+        from engine.models import Base
+
+        with db.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    engine.upgrade_database(db)
+    factory = engine.create_session_factory(db)
+    with factory.begin() as s:
+        engine.add_organisation(s, "bench", name="Bench")
+        engine.add_user(s, "bencher", organisation="bench", roles=["requester"])
+        engine.deploy_path(s, BUNDLE)
+    clock = time.perf_counter if url.startswith("postgresql") else time.process_time
+    began = clock()
+    for i in range(n):
+        with factory.begin() as s:
+            instance_id = engine.start_instance(
+                s, "overhead", organisation="bench", user="bencher", data={"amount": i}
+            ).id
+        while True:
+            with factory.begin() as s:
+                tasks = engine.list_tasks(s, instance_id=instance_id)
+                if not tasks:
+                    break
+                engine.complete_task(s, tasks[0].id, user="bencher", data={"note": "ok"})
+    rate = n / (clock() - began)
+    db.dispose()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("n", type=int, nargs="?", default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="alternate (a) and (b) this often; best of each")
+    parser.add_argument("--postgres", help="also measure on this PostgreSQL URL (its tables are dropped!)")
+    args = parser.parse_args()
+    raw_rates, sqlite_rates = [], []
+    for _ in range(args.rounds):
+        # Alternating and keeping the best run of each cancels out load that comes and goes.
+        raw_rates.append(raw_spiff(args.n))
+        with tempfile.TemporaryDirectory() as folder:
+            sqlite_rates.append(procflow(args.n, f"sqlite:///{folder}/bench.sqlite3"))
+    raw, sqlite = max(raw_rates), max(sqlite_rates)
+    print(f"(a) SpiffWorkflow in memory:      {raw:8.1f} instances/s")
+    print(f"(b) Procflow on SQLite, 4 commits: {sqlite:8.1f} instances/s")
+    if args.postgres:
+        pg = procflow(args.n, args.postgres)
+        print(f"(c) Procflow on PostgreSQL:        {pg:8.1f} instances/s  ratio (c)/(a) {pg / raw:.3f}")
+    print(f"ratio (b)/(a): {sqlite / raw:.3f}")
+
+
+if __name__ == "__main__":
+    main()
