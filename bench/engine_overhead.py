@@ -79,9 +79,13 @@ def procflow(n: int, url: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("n", type=int, nargs="?", default=200)
-    parser.add_argument("--rounds", type=int, default=3, help="alternate (a) and (b) this often; best of each")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternate (a) and (b) this often; best of each"
+    )
     parser.add_argument("--postgres", help="also measure on this PostgreSQL URL (its tables are dropped!)")
     args = parser.parse_args()
     raw_rates, sqlite_rates = [], []

@@ -22,7 +22,9 @@ SAMPLE = 20
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("iterations", type=int, nargs="?", default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
