@@ -127,8 +127,9 @@ def membership_of(session: so.Session, user: User, organisation_id: int) -> Memb
     key = (user.id, organisation_id)
     if key not in cache:
         cache[key] = session.scalar(
-            sa.select(Membership)
-            .where(Membership.user_id == user.id, Membership.organisation_id == organisation_id)
+            sa.select(Membership).where(
+                Membership.user_id == user.id, Membership.organisation_id == organisation_id
+            )
         )
     return cache[key]
 
