@@ -204,8 +204,9 @@ class InstanceOperation:
             .options(so.joinedload(ProcessInstance.definition))
         )
         if is_postgresql(session):
-            stmt = stmt.with_for_update()
-        instance = session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+            # Lock only the instance row: FOR UPDATE may not reach the outer-joined definition.
+            stmt = stmt.with_for_update(of=ProcessInstance)
+        instance = session.scalars(stmt.execution_options(populate_existing=True)).unique().one_or_none()
         if instance is None:
             raise NotFoundError(f"No instance {instance_id}")
         return cls(session, instance, actor=actor)
