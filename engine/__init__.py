@@ -8,6 +8,7 @@ transaction. This package never imports Flask.
 from __future__ import annotations
 
 from ._specs import SPEC_CACHE, BundleFile
+from .attachments import MAX_ATTACHMENT_BYTES, add_attachment, get_attachment, list_attachments
 from .connectors import CONNECTORS, ConnectorContext, ConnectorRegistry, EmailConnector
 from .db import create_db_engine, create_session_factory, database_url, instance_path, upgrade_database
 from .definitions import (
@@ -44,6 +45,7 @@ from .identity import (
 from .jobs import incidents, retry_job, run_due_jobs, run_worker, schedule_start
 from .messages import send_message
 from .models import (
+    Attachment,
     AuditEvent,
     Deployment,
     Group,
@@ -78,11 +80,14 @@ from .runtime import (
     task_ui_schema,
     unclaim_task,
 )
+from .seed import load_seed, read_seed_file, set_parameter
 
 __all__ = [
     "CONNECTORS",
+    "MAX_ATTACHMENT_BYTES",
     "ROLES",
     "SPEC_CACHE",
+    "Attachment",
     "AuditEvent",
     "BundleFile",
     "ConflictError",
@@ -113,6 +118,7 @@ __all__ = [
     "ScriptError",
     "ScriptTimeout",
     "User",
+    "add_attachment",
     "add_organisation",
     "add_user",
     "bundle_file",
@@ -125,6 +131,7 @@ __all__ = [
     "database_url",
     "deploy_files",
     "deploy_path",
+    "get_attachment",
     "get_instance",
     "get_organisation",
     "get_task",
@@ -135,8 +142,11 @@ __all__ = [
     "instance_events",
     "instance_path",
     "instance_subscriptions",
+    "list_attachments",
     "list_tasks",
+    "load_seed",
     "membership_of",
+    "read_seed_file",
     "resolve_definition",
     "resume_instance",
     "retry_instance",
@@ -145,6 +155,7 @@ __all__ = [
     "run_worker",
     "schedule_start",
     "send_message",
+    "set_parameter",
     "start_instance",
     "suspend_instance",
     "task_form_schema",

@@ -342,3 +342,30 @@ class Schedule(Base):
     starter_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user_account.id"))
     active: so.Mapped[bool] = so.mapped_column(default=True)
     created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+
+
+class Attachment(Base):
+    """A file uploaded to an instance (from a task form); the bytes live in the database.
+
+    Kept in the database rather than on a web node's disk so that every node of
+    a cluster serves the same files and backups cover them.
+    """
+
+    __tablename__ = "attachment"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    instance_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("process_instance.id", ondelete="CASCADE"), index=True
+    )
+    task_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("human_task.id", ondelete="SET NULL"))
+    field: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    filename: so.Mapped[str] = so.mapped_column(sa.String(255))
+    content_type: so.Mapped[str] = so.mapped_column(sa.String(200))
+    size: so.Mapped[int]
+    sha256: so.Mapped[str] = so.mapped_column(sa.String(64))
+    content: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary, deferred=True)
+    uploaded_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user_account.id"))
+    uploaded_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+
+    uploaded_by: so.Mapped[User | None] = so.relationship()

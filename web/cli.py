@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -21,6 +22,8 @@ import sqlalchemy.orm as so
 import engine
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+DEMO_FILE = Path(__file__).resolve().parent.parent / "processes" / "demo.json"
 
 
 @contextmanager
@@ -329,3 +332,47 @@ def worker(once: bool, interval: float) -> None:
             engine.run_worker(factory, interval=interval)
     finally:
         database.dispose()
+
+
+@main.group()
+def demo() -> None:
+    """Demo organisations, users and parameters."""
+
+
+@demo.command("load")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def demo_load(path: str | None, as_json: bool) -> None:
+    """Load demo organisations, users and parameters (default: processes/demo.json); print the logins."""
+    data = engine.read_seed_file(path or DEMO_FILE)
+    with _transaction() as session:
+        users = engine.load_seed(session, data)
+    lines = [f"loaded {len(data['organisations'])} organisations and {len(users)} memberships; demo logins:"]
+    for u in users:
+        roles = ", ".join(u["roles"])
+        lines.append(f"  {u['username']:<22} {u['password']:<16} {u['organisation']:<16} {roles}")
+    fields = ("username", "password", "organisation", "roles", "groups")
+    _emit(as_json, {"users": [{k: u.get(k) for k in fields} for u in users]}, "\n".join(lines))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Serve the web app (database from PROCFLOW_DATABASE_URL, secret from PROCFLOW_SECRET_KEY).
+
+    This is Werkzeug's threaded server, enough for one office; in production run
+    the app under a WSGI server, e.g. ``gunicorn 'web:create_app()'``.
+    """
+    from werkzeug.serving import run_simple
+
+    from web import ConfigurationError, create_app
+
+    try:
+        app = create_app()
+    except ConfigurationError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"Procflow web app on http://{host}:{port}/")
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)

@@ -1,0 +1,119 @@
+"""Dated parameters and seed data: organisations, users and parameters from one mapping.
+
+``procflow demo load`` feeds ``processes/demo.json`` through :func:`load_seed`;
+an admin's own seed file works the same way. Loading is idempotent:
+organisations and users are updated, and a parameter row with the same
+organisation, key and start date is replaced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from .identity import add_organisation, add_user
+from .models import Parameter
+
+
+def set_parameter(
+    session: so.Session,
+    key: str,
+    value: Any,
+    *,
+    organisation_id: int | None,
+    valid_from: dt.date,
+    valid_to: dt.date | None = None,
+) -> Parameter:
+    """Create or replace the parameter row for (*organisation_id*, *key*, *valid_from*).
+
+    ``organisation_id=None`` is a shared value that every organisation sees
+    unless it has its own. Runs in the caller's transaction.
+    """
+    owner = (
+        Parameter.organisation_id.is_(None)
+        if organisation_id is None
+        else Parameter.organisation_id == organisation_id
+    )
+    row = session.scalar(
+        sa.select(Parameter).where(Parameter.key == key, Parameter.valid_from == valid_from, owner)
+    )
+    if row is None:
+        row = Parameter(organisation_id=organisation_id, key=key, valid_from=valid_from)
+        session.add(row)
+    row.value = value
+    row.valid_to = valid_to
+    session.flush()
+    return row
+
+
+def read_seed_file(path: str | Path) -> dict[str, Any]:
+    """Read seed data from a JSON file; a parameter's ``value_file`` is read from beside it.
+
+    Large editable values (the goal catalogue) are kept in files of their own.
+
+    :raises OSError: a file cannot be read.
+    :raises ValueError: a file is not valid JSON.
+    """
+    path = Path(path)
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    params = [p for org in data.get("organisations", []) for p in org.get("parameters", [])]
+    for param in [*params, *data.get("shared_parameters", [])]:
+        if "value_file" in param:
+            param["value"] = json.loads((path.parent / param.pop("value_file")).read_text(encoding="utf-8"))
+    return data
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def load_seed(session: so.Session, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Write organisations, their parameters, shared parameters and users from *data*.
+
+    *data* has ``organisations`` (``key``, ``name``, ``parameters``),
+    ``shared_parameters`` and ``users`` (``username``, ``organisation``,
+    ``roles``, ``groups``, ``password``...); parameters have ``key``,
+    ``value``, ``valid_from`` and optionally ``valid_to`` (ISO dates).
+    Runs in the caller's transaction; returns the users as given.
+
+    :raises ProcflowError: an invalid organisation key or an unknown role.
+    :raises NotFoundError: a user names an organisation that does not exist.
+    """
+    for org in data.get("organisations", []):
+        organisation = add_organisation(session, org["key"], name=org["name"])
+        for param in org.get("parameters", []):
+            set_parameter(
+                session,
+                param["key"],
+                param["value"],
+                organisation_id=organisation.id,
+                valid_from=dt.date.fromisoformat(param["valid_from"]),
+                valid_to=_date(param.get("valid_to")),
+            )
+    for param in data.get("shared_parameters", []):
+        set_parameter(
+            session,
+            param["key"],
+            param["value"],
+            organisation_id=None,
+            valid_from=dt.date.fromisoformat(param["valid_from"]),
+            valid_to=_date(param.get("valid_to")),
+        )
+    users: list[dict[str, Any]] = data.get("users", [])
+    for user in users:
+        add_user(
+            session,
+            user["username"],
+            organisation=user["organisation"],
+            roles=user.get("roles", []),
+            groups=user.get("groups", []),
+            password=user.get("password"),
+            display_name=user.get("display_name"),
+            email=user.get("email"),
+        )
+    return users

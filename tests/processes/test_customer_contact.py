@@ -1,0 +1,193 @@
+"""Scenario tests of processes/customer_contact: every route, service-level timers, waiting and re-opening."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.processes.driver import Clock, Driver, Run
+
+ORG = "yhteishankinnat"
+CUSTOMER = "hankinnat@esimerkkila.demo.example"
+
+
+def _contact(driver: Driver, ref: str = "C-2025-001") -> Run:
+    payload = {
+        "contact_ref": ref,
+        "email": CUSTOMER,
+        "name": "Maija Meikäläinen",
+        "organisation": "Esimerkkilän kaupunki",
+        "message": "May we add a requirement on eco-labelled detergents in our mini-competition?",
+        "channel": "web",
+    }
+    (run,) = driver.send_message("contact_received", payload, org=ORG)
+    assert run.open_tasks() == ["triage"]
+    return run
+
+
+def _triage(run: Run, category: str, *, has_joined: bool = True) -> None:
+    run.complete(
+        "triage",
+        user="cpb-support",
+        data={
+            "customer_org_number": "0123456-7",
+            "has_joined": has_joined,
+            "agreement": "Cleaning services DPS",
+            "lot": "Lot 2 Uusimaa",
+            "category": category,
+            "language": "fi",
+            "urgency": "normal",
+        },
+    )
+
+
+def _reply(run: Run, *, waiting: bool) -> None:
+    run.complete(
+        "reply_to_customer",
+        user="cpb-support",
+        data={"reply_text": "Here is our answer.", "waiting_for_customer": waiting},
+    )
+
+
+def _close(run: Run, **data: Any) -> None:
+    run.complete("close_case", user="cpb-support", data=data)
+    assert run.status == "completed"
+
+
+def _mails_to(driver: Driver, to: str) -> list[str]:
+    return [e["subject"] for e in driver.emails if e["to"] == to]
+
+
+def test_advice_with_legal_review_escalates_when_overdue(driver: Driver, clock: Clock) -> None:
+    run = _contact(driver)
+    assert _mails_to(driver, CUSTOMER) == ["We have received your contact C-2025-001"]
+    assert run.data["description"].startswith("May we add")
+    _triage(run, "advice")
+    # Two working days from Monday 3 March: due at the end of Wednesday.
+    assert (run.data["route"], run.data["sla_days"], run.data["sla_due"]) == (
+        "advice",
+        2,
+        "2025-03-06T00:00:00+00:00",
+    )
+    assert run.open_tasks() == ["give_advice"]
+    clock.advance(days=2, hours=12)
+    driver.fire_due_timers()
+    assert run.open_tasks() == ["give_advice"]
+    clock.advance(hours=12)
+    driver.fire_due_timers()
+    assert run.open_tasks() == ["follow_up_overdue", "give_advice"]
+    run.complete("follow_up_overdue", user="cpb-team-lead", data={"action": "Asked Anna to answer today."})
+    run.complete(
+        "give_advice",
+        user="cpb-support",
+        data={"advice": "Yes, within the DPS's environmental criteria.", "needs_legal_review": True},
+    )
+    run.complete("legal_review", user="cpb-lawyer", data={"legal_comment": "Agreed; cite the criteria."})
+    _reply(run, waiting=False)
+    assert "Re: your contact C-2025-001" in _mails_to(driver, CUSTOMER)
+    _close(run, satisfaction_rating=5, closing_note="")
+    assert run.data["satisfaction_rating"] == 5
+
+
+def test_document_comments_wait_for_the_customer_who_reopens(driver: Driver, clock: Clock) -> None:
+    run = _contact(driver, "C-2025-002")
+    _triage(run, "document_comments")
+    assert run.data["sla_due"] == "2025-03-11T00:00:00+00:00", "five working days skip the weekend"
+    clock.advance(days=8)
+    driver.fire_due_timers()
+    run.complete("follow_up_overdue", user="cpb-team-lead", data={"action": "Reassigned."})
+    checklist = {
+        "all_capable_suppliers_invited": True,
+        "criteria_within_framework": True,
+        "weights_stated": True,
+        "deadline_reasonable": False,
+        "terms_within_framework": True,
+        "voluntary_standstill": True,
+        "impact_choices": False,
+    }
+    run.complete(
+        "comment_documents",
+        user="cpb-category-manager",
+        data={"checklist": checklist, "comments": "Extend the tender period to at least 10 days."},
+    )
+    _reply(run, waiting=True)
+    assert run.open_tasks() == ["await_customer"]
+    (reopened,) = driver.send_message(
+        "customer_reply", {"contact_ref": "C-2025-002", "message": "Thanks! One more question."}, org=ORG
+    )
+    assert reopened.open_tasks() == ["triage"] and run.open_tasks() == ["triage"]
+    assert run.data["replies"] == ["Thanks! One more question."]
+    _triage(run, "other")
+    run.complete("handle_other", user="cpb-category-manager", data={"resolution": "Answered by phone."})
+    _reply(run, waiting=False)
+    _close(run, satisfaction_rating=4)
+
+
+def test_waiting_for_the_customer_auto_closes(driver: Driver, clock: Clock) -> None:
+    run = _contact(driver, "C-2025-003")
+    other = _contact(driver, "C-2025-004")
+    _triage(run, "advice")
+    run.complete(
+        "give_advice",
+        user="cpb-support",
+        data={"advice": "See clause 4.2 of the DPS.", "needs_legal_review": False},
+    )
+    _reply(run, waiting=True)
+    # Ten working days from Monday 3 March end on Monday 17 March.
+    assert run.data["auto_close_at"] == "2025-03-18T00:00:00+00:00"
+    clock.advance(days=14)
+    driver.fire_due_timers()
+    assert run.open_tasks() == ["await_customer"], "still waiting on the tenth working day"
+    clock.advance(days=1)
+    driver.fire_due_timers()
+    assert run.open_tasks() == ["close_case"]
+    assert run.data["closed_without_reply"] is True
+    _close(run)
+    assert other.open_tasks() == ["triage"], "another contact is not touched"
+
+
+def test_answer_recorded_by_the_support_specialist_reopens(driver: Driver, clock: Clock) -> None:
+    run = _contact(driver, "C-2025-007")
+    _triage(run, "advice")
+    run.complete(
+        "give_advice",
+        user="cpb-support",
+        data={"advice": "Use the DPS's lot 2.", "needs_legal_review": False},
+    )
+    _reply(run, waiting=True)
+    run.complete(
+        "await_customer", user="cpb-support", data={"customer_reply": {"message": "Called: lot 3 instead?"}}
+    )
+    assert run.open_tasks() == ["triage"]
+    assert run.data["replies"] == ["Called: lot 3 instead?"]
+    _triage(run, "advice", has_joined=False)
+    _close(run, satisfaction_rating=2)
+
+
+def test_joint_mini_competition_kick_off(driver: Driver, clock: Clock) -> None:
+    run = _contact(driver, "C-2025-005")
+    _triage(run, "mini_competition")
+    assert run.data["sla_days"] == 10
+    clock.advance(days=15)
+    driver.fire_due_timers()
+    assert run.open_tasks() == ["follow_up_overdue", "plan_mini_competition"]
+    run.complete("follow_up_overdue", user="cpb-team-lead", data={"action": "Kick-off booked."})
+    run.complete(
+        "plan_mini_competition",
+        user="cpb-category-manager",
+        data={
+            "kickoff_date": "2025-03-20",
+            "plan": "We draft the invitation, the customer sets the weights.",
+        },
+    )
+    assert run.open_tasks() == ["reply_to_customer"]
+    _reply(run, waiting=False)
+    _close(run, satisfaction_rating=3)
+
+
+def test_not_joined_gets_instructions(driver: Driver, clock: Clock) -> None:
+    run = _contact(driver, "C-2025-006")
+    _triage(run, "advice", has_joined=False)
+    assert run.data["route"] == "not_joined"
+    assert "How to join the agreement Cleaning services DPS" in _mails_to(driver, CUSTOMER)
+    assert run.open_tasks() == ["close_case"]
+    _close(run)
