@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.util.task import TaskState
 
 from ._sandbox import SandboxedEnvironment
 from ._workflow import InstanceOperation, canonical_key, get_user_or_none, json_safe
@@ -149,6 +151,14 @@ def _start_by_message(
     instance = create_instance(session, definition_id, organisation_id, starter)
     op = InstanceOperation(session, instance, actor=actor)
     op.audit("started", detail={"message": name, "payload": json_safe(payload)})
+    # Other start events (a none start for manual registration, say) would fire
+    # first and cancel this one; this instance starts by the message only.
+    for task in op.workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+        if (
+            isinstance(task.task_spec, StartEvent)
+            and getattr(task.task_spec.event_definition, "name", None) != name
+        ):
+            task.cancel()
     op.advance()
     if not _catch(op, name, payload):
         raise ProcflowError(

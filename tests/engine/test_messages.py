@@ -86,3 +86,16 @@ def test_suspended_instance_receives_nothing(session_factory: Factory, deployed:
         engine.suspend_instance(s, a, user="north-admin")
     with pytest.raises(engine.NotFoundError):
         _send(session_factory, "customer_reply", order_id="A-1")
+
+
+def test_process_with_manual_and_message_starts_supports_both(session_factory: Factory, orgs: None) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "two_starts")
+    (by_message,) = _send(session_factory, "web_form_sent", question="Can we join?")
+    by_hand = _start(session_factory, "two_starts")
+    with session_factory() as s:
+        assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=by_message)] == ["triage"]
+        assert engine.instance_data(s, engine.get_instance(s, by_message))["form"] == {
+            "question": "Can we join?"
+        }
+        assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=by_hand)] == ["enter"]
