@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     TimerEventDefinition,
@@ -478,16 +479,18 @@ class InstanceOperation:
         return [t for t in self.workflow.event_manager.tasks.values() if t.state == TaskState.WAITING]
 
     def _waiting_of_kind(self, kind: type) -> list[Task]:
-        return [t for t in self._waiting_event_tasks() if isinstance(t.task_spec.event_definition, kind)]
+        return [
+            t for t in self._waiting_event_tasks() if any(isinstance(d, kind) for d in event_definitions(t))
+        ]
 
     def _sync_timer_jobs(self) -> None:
         due: dict[str, dt.datetime] = {}
         for task in self._waiting_event_tasks():
-            definition = task.task_spec.event_definition
-            if isinstance(definition, TimerEventDefinition):
-                when = timer_due(task, definition)
-                if when is not None:
-                    due[str(task.id)] = when
+            for definition in event_definitions(task):
+                if isinstance(definition, TimerEventDefinition):
+                    when = timer_due(task, definition)
+                    if when is not None:
+                        due[str(task.id)] = when
         jobs = {
             job.task_uuid: job
             for job in self.session.scalars(
@@ -524,19 +527,19 @@ class InstanceOperation:
         )
         correlations = self.definition.message_correlations or {}
         for task in self._waiting_event_tasks():
-            definition = task.task_spec.event_definition
-            if not isinstance(definition, MessageEventDefinition):
-                continue
-            values = self.expected_correlation(task, correlations.get(definition.name, []))
-            self.session.add(
-                MessageSubscription(
-                    organisation_id=self.instance.organisation_id,
-                    instance_id=self.instance.id,
-                    task_uuid=str(task.id),
-                    message_name=definition.name,
-                    correlation_key=canonical_key(values),
+            for definition in event_definitions(task):
+                if not isinstance(definition, MessageEventDefinition):
+                    continue
+                values = self.expected_correlation(task, correlations.get(definition.name, []))
+                self.session.add(
+                    MessageSubscription(
+                        organisation_id=self.instance.organisation_id,
+                        instance_id=self.instance.id,
+                        task_uuid=str(task.id),
+                        message_name=definition.name,
+                        correlation_key=canonical_key(values),
+                    )
                 )
-            )
 
     def expected_correlation(self, task: Task, properties: list[dict[str, str]]) -> dict[str, Any]:
         """Return the correlation values a waiting task expects, from the instance's data."""
@@ -574,6 +577,14 @@ class InstanceOperation:
         if source is None:
             return dict(self.workflow.data)
         return {k: v for k, v in source.data.items() if not callable(v)}
+
+
+def event_definitions(task: Task) -> list[Any]:
+    """Return the events a waiting task catches: one, or each of an event-based gateway's."""
+    definition = task.task_spec.event_definition
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition]
 
 
 def timer_due(task: Task, definition: TimerEventDefinition) -> dt.datetime | None:

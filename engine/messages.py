@@ -13,11 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
 from ._sandbox import SandboxedEnvironment
-from ._workflow import InstanceOperation, canonical_key, get_user_or_none, json_safe
+from ._workflow import InstanceOperation, canonical_key, event_definitions, get_user_or_none, json_safe
 from .definitions import visible_definitions
 from .errors import NotFoundError, ProcflowError
 from .identity import get_organisation
@@ -123,13 +124,14 @@ def _deliver(
 
 def _catch(op: InstanceOperation, name: str, payload: dict[str, Any]) -> bool:
     waiting = [
-        t
+        d
         for t in op.workflow.event_manager.tasks.values()
-        if getattr(t.task_spec.event_definition, "name", None) == name
+        for d in event_definitions(t)
+        if isinstance(d, MessageEventDefinition) and d.name == name
     ]
     if not waiting:
         return False
-    definition = waiting[0].task_spec.event_definition
+    definition = waiting[0]
     correlations = definition.calculate_correlations(
         op.script_engine, definition.correlation_properties, payload
     )

@@ -99,3 +99,34 @@ def test_process_with_manual_and_message_starts_supports_both(session_factory: F
             "question": "Can we join?"
         }
         assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=by_hand)] == ["enter"]
+
+
+def test_event_based_gateway_waits_for_message_or_timer(session_factory: Factory, orgs: None) -> None:
+    import datetime as dt
+
+    import time_machine
+
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "race")
+    answered = _start(session_factory, "race", case_ref="C-1")
+    silent = _start(session_factory, "race", case_ref="C-2")
+    with session_factory() as s:
+        (sub,) = engine.instance_subscriptions(s, answered)
+        assert (sub.message_name, sub.correlation_key) == ("customer_answer", '{"case_ref":"C-1"}')
+    assert _send(session_factory, "customer_answer", case_ref="C-1", text="Here it is") == [answered]
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(hours=3), tick=True):
+        assert engine.run_due_jobs(session_factory).ran == 1
+    with session_factory() as s:
+        events = {
+            iid: [
+                e.element
+                for e in engine.instance_events(s, iid)
+                if e.kind in ("message_received", "timer_fired")
+            ]
+            for iid in (answered, silent)
+        }
+        assert engine.get_instance(s, answered).status == "completed"
+        assert engine.get_instance(s, silent).status == "completed"
+        assert engine.instance_data(s, engine.get_instance(s, answered))["answer"]["text"] == "Here it is"
+        assert engine.instance_subscriptions(s, silent) == []
+    assert events[silent] == ["which_first"]
