@@ -4,10 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Browser assets (Pico CSS, htmx, bpmn-js) come from npm; `npm ci` copies them into web/static/vendor/.
+VENDOR := web/static/vendor/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean browser translations
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,13 +17,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(VENDOR): package.json package-lock.json web/copy-vendor-assets.mjs
+	npm ci --no-audit --no-fund
+	touch $(VENDOR)
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+run: $(STAMP) $(VENDOR)
 	$(BIN)/procflow db upgrade
 	@if [ -d processes ] && ls processes/*/ >/dev/null 2>&1; then $(BIN)/procflow deploy processes/*/; fi
-	@echo "Starting the worker (Ctrl-C stops it)"
-	$(BIN)/procflow worker
+	@if [ -f processes/demo.json ]; then $(BIN)/procflow demo load processes/demo.json; fi
+	@mkdir -p instance; test -s instance/secret-key || $(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > instance/secret-key
+	@echo "Procflow: open http://$(HOST):$(PORT)/ and sign in with a demo login above (Ctrl-C stops the web app and the worker)"
+	@$(BIN)/procflow worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+		PROCFLOW_SECRET_KEY="$${PROCFLOW_SECRET_KEY:-$$(cat instance/secret-key)}" $(BIN)/procflow serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(VENDOR) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -36,5 +49,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/long_running.py
 
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F web/babel.cfg -k N_ -o web/translations/messages.pot --no-location --omit-header --sort-output .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-location --ignore-obsolete -w 110
+	$(BIN)/pybabel compile -d web/translations
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache node_modules web/static/vendor

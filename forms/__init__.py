@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+from .messages import translate_message
+from .model import ATTACHMENT_PREFIX, Field, Form, build_form, localized
+from .render import AttachmentLink, display_value, render_fields
+from .submission import Submission, parse_number, parse_submission
 from .validation import validate_submission
 
-__all__ = ["validate_submission"]
+__all__ = [
+    "ATTACHMENT_PREFIX",
+    "AttachmentLink",
+    "Field",
+    "Form",
+    "Submission",
+    "build_form",
+    "display_value",
+    "localized",
+    "parse_number",
+    "parse_submission",
+    "render_fields",
+    "translate_message",
+    "validate_submission",
+]

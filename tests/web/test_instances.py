@@ -1,0 +1,202 @@
+"""Instance pages, diagrams, attachments and admin actions."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+
+import sqlalchemy.orm as so
+
+import engine
+from tests.web.conftest import LoginAs, complete, open_task
+
+REQUEST = {"subject": "Laptops", "category": "goods", "estimated_value": "1000", "needed_by": "2027-03-31"}
+
+
+def _diagram_state(page: str) -> dict[str, list[str]]:
+    match = re.search(r"data-state='([^']*)'", page)
+    assert match
+    return dict(json.loads(match.group(1)))
+
+
+def test_instance_page_shows_status_diagram_state_and_history(
+    login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = start()
+    complete(
+        session_factory,
+        instance_id,
+        "north-req",
+        subject="Pens <script>alert(1)</script>",
+        category="goods",
+        estimated_value=10,
+        needed_by="2027-01-01",
+    )
+    page = login_as("approver").get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert _diagram_state(page) == {"active": ["review"], "completed": ["request"], "failed": []}
+    assert f'data-diagram-url="/instances/{instance_id}/diagram.bpmn"' in page
+    assert "Running" in page and "Compare quotes" in page
+    assert "Task completed" in page and "north-req" in page and "Submitted values" in page
+    assert "<script>alert(1)</script>" not in page and "Pens &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Administration" not in page
+
+
+def test_diagram_is_the_bpmn_of_the_instances_version(login_as: LoginAs, start: Callable[..., int]) -> None:
+    instance_id = start()
+    response = login_as("requester").get(f"/instances/{instance_id}/diagram.bpmn")
+    assert response.mimetype == "application/xml"
+    assert 'process id="web_purchase"' in response.get_data(as_text=True)
+    assert "bpmndi:BPMNDiagram" in response.get_data(as_text=True)
+
+
+def test_other_organisations_instances_are_not_found(
+    login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = start()
+    client = login_as("admin", "south")
+    for url in (f"/instances/{instance_id}", f"/instances/{instance_id}/diagram.bpmn", "/instances/9999"):
+        assert client.get(url).status_code == 404, url
+    for action in ("suspend", "resume", "cancel", "retry"):
+        assert client.post(f"/instances/{instance_id}/{action}").status_code == 404, action
+
+
+def test_attachments_are_stored_kept_on_errors_and_downloadable(
+    login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = start()
+    task = open_task(session_factory, instance_id)
+    client = login_as("requester")
+    upload = {"specification": (io.BytesIO(b"%PDF-1.4 spec"), "../../Spec <1>.pdf", "application/pdf")}
+    refused = client.post(
+        f"/tasks/{task.id}", data={"subject": "La", **upload}, content_type="multipart/form-data"
+    )
+    assert refused.status_code == 422
+    with session_factory() as s:
+        (attachment,) = engine.list_attachments(s, instance_id)
+    assert attachment.filename == "Spec <1>.pdf" and attachment.size == len(b"%PDF-1.4 spec")
+    page = refused.get_data(as_text=True)
+    reference = f"attachment:{attachment.id}"
+    assert f'type="hidden" name="specification" value="{reference}"' in page and "Spec &lt;1&gt;.pdf" in page
+    done = client.post(f"/tasks/{task.id}", data=dict(REQUEST, specification=reference))
+    assert done.status_code == 303
+    with session_factory() as s:
+        assert engine.instance_data(s, engine.get_instance(s, instance_id))["specification"] == reference
+    url = f"/instances/{instance_id}/attachments/{attachment.id}"
+    download = login_as("approver").get(url)
+    assert download.data == b"%PDF-1.4 spec"
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    instance_page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert url in instance_page and "File attached" in instance_page
+    assert login_as("requester", "south").get(url).status_code == 404
+    assert login_as("requester").get(f"/instances/{instance_id}/attachments/9999").status_code == 404
+
+
+def test_uploading_to_a_task_one_may_not_work_on_is_forbidden(
+    login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = start()
+    task = open_task(session_factory, instance_id)
+    upload = {"specification": (io.BytesIO(b"x"), "x.txt")}
+    response = login_as("case_handler").post(
+        f"/tasks/{task.id}", data=upload, content_type="multipart/form-data"
+    )
+    assert response.status_code == 403
+    with session_factory() as s:
+        assert engine.list_attachments(s, instance_id) == []
+
+
+def test_admin_suspends_resumes_and_cancels(
+    login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = start()
+    client = login_as("admin")
+    page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert "Administration" in page and f'action="/instances/{instance_id}/suspend"' in page
+    assert client.post(f"/instances/{instance_id}/suspend").status_code == 303
+    assert "Suspended" in client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert client.post(f"/instances/{instance_id}/suspend").status_code == 409
+    assert client.post(f"/instances/{instance_id}/resume").status_code == 303
+    assert client.post(f"/instances/{instance_id}/cancel").status_code == 303
+    with session_factory() as s:
+        assert engine.get_instance(s, instance_id).status == "cancelled"
+        kinds = [e.kind for e in engine.instance_events(s, instance_id)]
+    assert kinds[-3:] == ["suspended", "resumed", "cancelled"]
+
+
+def test_only_admins_may_use_admin_actions(login_as: LoginAs, start: Callable[..., int]) -> None:
+    instance_id = start()
+    client = login_as("approver")
+    for action in ("suspend", "resume", "cancel", "retry"):
+        assert client.post(f"/instances/{instance_id}/{action}").status_code == 403, action
+
+
+def test_admin_retries_a_failed_instance_and_an_incident(
+    login_as: LoginAs, session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
+    failing = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
+  <bpmn:process id="failing" name="Failing" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="divide" name="Divide">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>x = 1 / divisor</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="divide" />
+    <bpmn:sequenceFlow id="f2" sourceRef="divide" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>"""
+    with session_factory.begin() as s:
+        engine.deploy_files(s, [engine.BundleFile("failing.bpmn", "bpmn", failing)], name="failing")
+        instance = engine.start_instance(
+            s, "failing", organisation="north", user="north-req", data={"divisor": 0}
+        )
+        instance_id = instance.id
+        job = engine.Job(
+            kind="timer",
+            status="incident",
+            organisation_id=instance.organisation_id,
+            instance_id=instance_id,
+            due_at=engine.models.utcnow(),
+            attempts=5,
+            last_error="boom",
+        )
+        s.add(job)
+        s.flush()
+        job_id = job.id
+    client = login_as("admin")
+    page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert _diagram_state(page)["failed"] == ["divide"] and "Retry the failed step" in page and "boom" in page
+    assert client.post(f"/instances/{instance_id}/incidents/{job_id}/retry").status_code == 303
+    assert client.post(f"/instances/{instance_id}/incidents/{job_id}/retry").status_code == 404
+    assert client.post(f"/instances/{instance_id}/retry").status_code == 303
+    with session_factory() as s:
+        kinds = [e.kind for e in engine.instance_events(s, instance_id)]
+        assert "retried" in kinds and s.get(engine.Job, job_id).status == "pending"
+
+
+def test_completed_instance_shows_ended_and_all_done(
+    login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = start()
+    complete(
+        session_factory,
+        instance_id,
+        "north-req",
+        subject="Pens",
+        category="goods",
+        estimated_value=10,
+        needed_by="2027-01-01",
+    )
+    complete(
+        session_factory,
+        instance_id,
+        "north-handler",
+        quotes=[{"supplier": "A", "price": 9}],
+        chosen_supplier="A",
+    )
+    complete(session_factory, instance_id, "north-boss", approved=True)
+    page = login_as("auditor").get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert "Completed" in page and "Ended" in page
+    assert _diagram_state(page) == {"active": [], "completed": ["approve", "request", "review"], "failed": []}

@@ -1,0 +1,109 @@
+"""A small JSON API for the signed-in user: their tasks, a task's form, completing it, an instance.
+
+Authentication is the web session (token authentication is a separate
+issue); state-changing calls need the ``X-CSRFToken`` header. Errors come back
+as JSON from :mod:`web.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, g, request
+from marshmallow import Schema, fields
+
+import engine
+
+from .auth import require_login
+from .db import db_session
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+bp.before_request(require_login)
+
+
+class TaskSchema(Schema):
+    id = fields.Integer()
+    instance_id = fields.Integer()
+    process_id = fields.String()
+    bpmn_id = fields.String()
+    name = fields.String()
+    lane = fields.String(allow_none=True)
+    candidate_group = fields.String(allow_none=True)
+    state = fields.String()
+    assignee = fields.Function(lambda t: t.assignee.username if t.assignee else None)
+    due_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+    completed_at = fields.AwareDateTime(allow_none=True)
+
+
+class InstanceSchema(Schema):
+    id = fields.Integer()
+    process_id = fields.String()
+    version = fields.Function(lambda i: i.definition.version)
+    status = fields.String()
+    business_key = fields.String(allow_none=True)
+    title = fields.String()
+    error_message = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    completed_at = fields.AwareDateTime(allow_none=True)
+
+
+task_schema = TaskSchema()
+instance_schema = InstanceSchema()
+
+
+@bp.route("/tasks")
+def tasks() -> dict[str, Any]:
+    """Return the open tasks the user may work on in their organisation."""
+    found = engine.list_tasks(db_session(), user=g.user.username, organisation_id=g.organisation.id)
+    return {"tasks": task_schema.dump(found, many=True)}
+
+
+@bp.route("/tasks/<int:task_id>")
+def task(task_id: int) -> dict[str, Any]:
+    """Return a task with its form's JSON Schema and UI schema.
+
+    :raises NotFound: (404) no such task in the user's organisation.
+    """
+    db = db_session()
+    found = engine.get_task(db, task_id, organisation_id=g.organisation.id)
+    return {
+        "task": task_schema.dump(found),
+        "schema": engine.task_form_schema(db, found),
+        "ui_schema": engine.task_ui_schema(db, found),
+    }
+
+
+@bp.route("/tasks/<int:task_id>/complete", methods=["POST"])
+def complete(task_id: int) -> dict[str, Any]:
+    """Complete a task with the JSON body's ``data`` object.
+
+    :raises BadRequest: (400) the body is not a JSON object with an object ``data``.
+    :raises NotFound: (404) no such task in the user's organisation.
+    :raises Forbidden: (403) the user may not work on the task.
+    :raises Conflict: (409) the task was completed meanwhile, or the instance is not active.
+    :raises UnprocessableEntity: (422) the data does not satisfy the form, with ``errors`` per field.
+    """
+    body = request.get_json(silent=True)
+    data = body.get("data", {}) if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        abort(400, description="Send a JSON object with a 'data' object")
+    db = db_session()
+    found = engine.get_task(db, task_id, organisation_id=g.organisation.id)
+    instance = engine.complete_task(db, found.id, user=g.user.username, data=data)
+    return {"instance": instance_schema.dump(instance)}
+
+
+@bp.route("/instances/<int:instance_id>")
+def instance(instance_id: int) -> dict[str, Any]:
+    """Return an instance with its data and tasks.
+
+    :raises NotFound: (404) no such instance in the user's organisation.
+    """
+    db = db_session()
+    found = engine.get_instance(db, instance_id, organisation_id=g.organisation.id)
+    return {
+        "instance": instance_schema.dump(found),
+        "data": engine.instance_data(db, found),
+        "tasks": task_schema.dump(engine.list_tasks(db, instance_id=instance_id, state=None), many=True),
+    }

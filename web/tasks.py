@@ -1,0 +1,294 @@
+"""The inbox and the task pages: list, claim, release, fill in and complete human tasks.
+
+The inbox reads only the engine's task index (:func:`engine.list_tasks`);
+a task page renders the task's JSON Schema form on the server (:mod:`forms`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+import engine
+import forms
+
+from .auth import require_login, safe_next
+from .db import db_session, keep_despite_error
+from .i18n import current_language
+
+bp = Blueprint("tasks", __name__)
+bp.before_request(require_login)
+
+SORTS = ("due", "created", "name")
+VIEWS = ("all", "mine", "group")
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    """One page of the inbox after filtering, sorting and paging."""
+
+    tasks: list[engine.HumanTask]
+    total: int
+    page: int
+    pages: int
+
+
+def process_names() -> dict[str, str]:
+    """Return the display name of every process the current organisation runs, by process id."""
+    if "process_names" not in g:
+        g.process_names = {d.process_id: d.name or d.process_id for d in _definitions()}
+    names: dict[str, str] = g.process_names
+    return names
+
+
+def _definitions() -> list[engine.ProcessDefinition]:
+    return engine.visible_definitions(db_session(), g.organisation.id)
+
+
+def my_open_tasks() -> list[engine.HumanTask]:
+    """Return the open tasks the signed-in user may work on in their organisation (memoised per request)."""
+    if "open_tasks" not in g:
+        g.open_tasks = engine.list_tasks(
+            db_session(), user=g.user.username, organisation_id=g.organisation.id
+        )
+    tasks: list[engine.HumanTask] = g.open_tasks
+    return tasks
+
+
+def is_overdue(task: engine.HumanTask, now: dt.datetime | None = None) -> bool:
+    """Tell whether an open task is past its due date."""
+    return task.due_at is not None and task.state == "ready" and task.due_at < (now or engine.models.utcnow())
+
+
+def _sort_key(sort: str) -> Any:
+    far_future = dt.datetime.max.replace(tzinfo=dt.UTC)
+    if sort == "created":
+        return lambda t: (t.created_at, t.id)
+    if sort == "name":
+        return lambda t: (t.name.lower(), t.id)
+    return lambda t: (t.due_at or far_future, t.created_at, t.id)
+
+
+def inbox_page(view: str, process: str, query: str, sort: str, page: int) -> InboxPage:
+    """Filter, sort and page the user's open tasks."""
+    tasks = my_open_tasks()
+    if view == "mine":
+        tasks = [t for t in tasks if t.assignee_id == g.user.id]
+    elif view == "group":
+        tasks = [t for t in tasks if t.assignee_id is None]
+    if process:
+        tasks = [t for t in tasks if t.process_id == process]
+    if query:
+        needle = query.casefold()
+        names = process_names()
+        tasks = [
+            t
+            for t in tasks
+            if needle in t.name.casefold()
+            or needle in names.get(t.process_id, t.process_id).casefold()
+            or needle == str(t.instance_id)
+        ]
+    tasks = sorted(tasks, key=_sort_key(sort))
+    size = current_app.config["INBOX_PAGE_SIZE"]
+    pages = max(1, math.ceil(len(tasks) / size))
+    page = min(max(page, 1), pages)
+    return InboxPage(tasks=tasks[(page - 1) * size : page * size], total=len(tasks), page=page, pages=pages)
+
+
+@bp.app_context_processor
+def _inbox_counts() -> dict[str, Any]:
+    if g.get("user") is None or g.get("organisation") is None:
+        return {}
+
+    def counts() -> dict[str, int]:
+        tasks = my_open_tasks()
+        mine = sum(1 for t in tasks if t.assignee_id == g.user.id)
+        return {"mine": mine, "group": len(tasks) - mine, "all": len(tasks)}
+
+    return {"inbox_counts": counts, "is_overdue": is_overdue, "process_names": process_names}
+
+
+@bp.route("/")
+def inbox() -> str:
+    """Show the signed-in user's inbox: their tasks and their groups' tasks.
+
+    Query parameters: ``view`` (all, mine, group), ``process``, ``q`` (text),
+    ``sort`` (due, created, name) and ``page``. An htmx request gets only the
+    table, so filtering and paging update in place.
+    """
+    view = request.args.get("view", "all")
+    view = view if view in VIEWS else "all"
+    sort = request.args.get("sort", "due")
+    sort = sort if sort in SORTS else "due"
+    process = request.args.get("process", "")
+    query = request.args.get("q", "").strip()
+    page_number = request.args.get("page", "1")
+    page = inbox_page(view, process, query, sort, int(page_number) if page_number.isdigit() else 1)
+    context = {"page": page, "view": view, "sort": sort, "process": process, "query": query}
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "inbox-results":
+        return render_template("tasks/_inbox_results.html", **context)
+    return render_template("tasks/inbox.html", **context)
+
+
+def _task_in_organisation(task_id: int) -> engine.HumanTask:
+    return engine.get_task(db_session(), task_id, organisation_id=g.organisation.id)
+
+
+def _attachment_links(instance_id: int) -> dict[str, forms.AttachmentLink]:
+    return {
+        f"{forms.ATTACHMENT_PREFIX}{a.id}": forms.AttachmentLink(
+            url=url_for("instances.attachment", instance_id=instance_id, attachment_id=a.id),
+            filename=a.filename,
+        )
+        for a in engine.list_attachments(db_session(), instance_id)
+    }
+
+
+def _refusal(task: engine.HumanTask) -> str | None:
+    """Return why the user may not work on *task*, or ``None`` if they may."""
+    if task.state != "ready":
+        return None
+    try:
+        engine.check_may_work_on(db_session(), task, g.user)
+    except engine.PermissionDeniedError as refusal:
+        return str(refusal)
+    return None
+
+
+def render_task(
+    task: engine.HumanTask,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> str:
+    """Render a task page: its form (with *values* and *errors*), or what happened to it."""
+    db = db_session()
+    schema = engine.task_form_schema(db, task)
+    context_data = engine.instance_data(db, task.instance)
+    form_html = None
+    if schema is not None:
+        if values is None:
+            properties = schema.get("properties") or {}
+            values = {name: context_data[name] for name in properties if name in context_data}
+        form = forms.build_form(
+            schema, engine.task_ui_schema(db, task), values=values, errors=errors, locale=current_language()
+        )
+        form_html = Markup(
+            forms.render_fields(form, gettext=_, attachments=_attachment_links(task.instance_id))
+        )
+    return render_template(
+        "tasks/task.html",
+        task=task,
+        form_html=form_html,
+        has_errors=bool(errors),
+        refusal=_refusal(task),
+        context_data=context_data,
+        attachments=_attachment_links(task.instance_id),
+    )
+
+
+@bp.route("/tasks/<int:task_id>", methods=["GET"])
+def task(task_id: int) -> str:
+    """Show a task's form, or, once it is done, who completed it and when.
+
+    :raises NotFound: (404) no such task in the user's organisation.
+    """
+    return render_task(_task_in_organisation(task_id))
+
+
+@bp.route("/tasks/<int:task_id>", methods=["POST"])
+def complete(task_id: int) -> Response | tuple[str, int] | str:
+    """Complete a task with the submitted form, or apply a row action (add/remove row) and show it again.
+
+    Uploaded files are stored even when the form is refused, so nothing the
+    user sent is lost. On success, go to the instance page.
+
+    :raises NotFound: (404) no such task in the user's organisation.
+    :raises Forbidden: (403) lane group, assignee or separation of duties refuses the user.
+    :raises Conflict: (409) someone else completed the task meanwhile, or the instance is suspended.
+    """
+    db = db_session()
+    task = _task_in_organisation(task_id)
+    schema = engine.task_form_schema(db, task)
+    ui_schema = engine.task_ui_schema(db, task)
+    g.conflict_task = task
+
+    def store_file(path: str, upload: Any) -> str:
+        attachment = engine.add_attachment(
+            db,
+            task.id,
+            user=g.user.username,
+            filename=upload.filename or "attachment",
+            content=upload.read(),
+            content_type=upload.mimetype,
+            field=path,
+        )
+        keep_despite_error()
+        return f"{forms.ATTACHMENT_PREFIX}{attachment.id}"
+
+    if schema is None:
+        submission = forms.Submission(data={}, values={})
+    else:
+        submission = forms.parse_submission(
+            schema,
+            ui_schema,
+            request.form,
+            request.files,
+            store_file=store_file,
+            context=engine.instance_data(db, task.instance),
+        )
+    g.submitted_values = submission.values
+    if submission.action:
+        return render_task(task, values=submission.values)
+    if submission.errors:
+        assert schema is not None
+        errors = forms.validate_submission(schema, submission.data)
+        errors.update(submission.errors)
+        return render_task(task, values=submission.values, errors=errors), 422
+    g.rerender_form = lambda errors: render_task(task, values=submission.values, errors=errors)
+    with db.begin_nested():
+        instance = engine.complete_task(db, task.id, user=g.user.username, data=submission.data)
+    flash(_("Task “%(name)s” completed.", name=task.name), "success")
+    next_task = next(iter(engine.list_tasks(db, instance_id=instance.id, user=g.user.username)), None)
+    if next_task is not None:
+        return redirect(url_for("tasks.task", task_id=next_task.id), code=303)
+    return redirect(url_for("instances.instance", instance_id=instance.id), code=303)
+
+
+def _after_claim(task: engine.HumanTask) -> Response | str:
+    if request.headers.get("HX-Request"):
+        return render_template("tasks/_inbox_row.html", task=task)
+    return redirect(safe_next(request.form.get("next"), url_for("tasks.task", task_id=task.id)), code=303)
+
+
+@bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
+def claim(task_id: int) -> Response | str:
+    """Assign the task to the signed-in user.
+
+    :raises NotFound: (404) no such task in the user's organisation.
+    :raises Forbidden: (403) the user may not work on it.
+    :raises Conflict: (409) someone else claimed or completed it first.
+    """
+    task = _task_in_organisation(task_id)
+    engine.claim_task(db_session(), task.id, user=g.user.username)
+    return _after_claim(task)
+
+
+@bp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])
+def unclaim(task_id: int) -> Response | str:
+    """Release the task back to its group.
+
+    :raises NotFound: (404) no such task in the user's organisation.
+    :raises Forbidden: (403) the user is neither the assignee nor an admin.
+    :raises Conflict: (409) the task was completed meanwhile.
+    """
+    task = _task_in_organisation(task_id)
+    engine.unclaim_task(db_session(), task.id, user=g.user.username)
+    return _after_claim(task)
