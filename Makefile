@@ -51,7 +51,7 @@ bench: $(STAMP)
 
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F web/babel.cfg -k N_ -o web/translations/messages.pot --no-location --omit-header --sort-output .
-	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-location --ignore-obsolete -w 110
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --ignore-obsolete -w 110
 	$(BIN)/pybabel compile -d web/translations
 
 clean:

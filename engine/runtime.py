@@ -414,3 +414,60 @@ def instance_subscriptions(session: so.Session, instance_id: int) -> list[Messag
     return list(
         session.scalars(sa.select(MessageSubscription).where(MessageSubscription.instance_id == instance_id))
     )
+
+
+# Audit events that show an element ran to its end (history older than the
+# compacted workflow tree lives only in the audit trail and the task index).
+_COMPLETING_EVENTS = ("task_completed", "service_called", "decision_made", "timer_fired", "message_received")
+
+
+def element_states(session: so.Session, instance: ProcessInstance) -> dict[str, list[str]]:
+    """Return the BPMN element ids of *instance* by state, for marking its diagram.
+
+    ``active``: user or manual tasks waiting for a person; ``waiting``: timers,
+    message catches and other events waiting; ``failed``: the elements in error;
+    ``completed``: everything that has run (sequence flows are not included).
+    """
+    active: set[str] = set()
+    waiting: set[str] = set()
+    failed: set[str] = set()
+    completed: set[str] = set()
+    if instance.state:
+        op = InstanceOperation(session, instance, actor=None)
+        for task in op.workflow.get_tasks():
+            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+            if not bpmn_id:
+                continue
+            if task.state == TaskState.ERROR:
+                failed.add(bpmn_id)
+            elif task.state in (TaskState.READY, TaskState.STARTED) and task.task_spec.manual:
+                active.add(bpmn_id)
+            elif task.state == TaskState.WAITING or (
+                task.state == TaskState.STARTED and not task.task_spec.manual
+            ):
+                waiting.add(bpmn_id)
+            elif task.state == TaskState.COMPLETED:
+                completed.add(bpmn_id)
+    completed.update(
+        session.scalars(
+            sa.select(HumanTask.bpmn_id).where(
+                HumanTask.instance_id == instance.id, HumanTask.state == "completed"
+            )
+        )
+    )
+    completed.update(
+        e
+        for e in session.scalars(
+            sa.select(AuditEvent.element).where(
+                AuditEvent.instance_id == instance.id, AuditEvent.kind.in_(_COMPLETING_EVENTS)
+            )
+        )
+        if e
+    )
+    busy = active | waiting | failed
+    return {
+        "active": sorted(active),
+        "waiting": sorted(waiting - active),
+        "failed": sorted(failed),
+        "completed": sorted(completed - busy),
+    }

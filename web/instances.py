@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, send_file, url_for
@@ -18,47 +17,6 @@ from .db import db_session
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 bp.before_request(require_login)
-
-# Audit events that show an element has run to its end.
-_COMPLETING_EVENTS = {"task_completed", "service_called", "decision_made"}
-
-
-@dataclass
-class DiagramState:
-    """BPMN element ids to mark on the diagram."""
-
-    completed: set[str] = field(default_factory=set)
-    active: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
-
-    def as_json(self) -> dict[str, list[str]]:
-        """Return the ids as sorted lists for the viewer script."""
-        return {
-            "completed": sorted(self.completed - self.active),
-            "active": sorted(self.active),
-            "failed": sorted(self.failed),
-        }
-
-
-def diagram_state(
-    instance: engine.ProcessInstance, tasks: list[engine.HumanTask], events: list[engine.AuditEvent]
-) -> DiagramState:
-    """Work out which elements have completed, which wait for a person and which failed.
-
-    Built from the task index and the audit trail, so it needs no workflow state.
-    """
-    state = DiagramState()
-    for task in tasks:
-        if task.state == "completed":
-            state.completed.add(task.bpmn_id)
-        elif task.state == "ready":
-            state.active.add(task.bpmn_id)
-    for event in events:
-        if event.element and event.kind in _COMPLETING_EVENTS:
-            state.completed.add(event.element)
-    if instance.status == "error":
-        state.failed = {e.element for e in events if e.kind == "error" and e.element}
-    return state
 
 
 def _instance(instance_id: int) -> engine.ProcessInstance:
@@ -105,7 +63,7 @@ def instance(instance_id: int) -> str:
         element_names=names,
         data=engine.instance_data(db, current),
         attachments=engine.list_attachments(db, instance_id),
-        diagram=diagram_state(current, tasks, events).as_json(),
+        diagram=engine.element_states(db, current),
         is_admin=is_admin,
         incidents=incidents,
     )

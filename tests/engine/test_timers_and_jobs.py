@@ -185,3 +185,22 @@ def test_state_does_not_grow_with_loop_passes(session_factory: Factory, deployed
     assert sizes[300] < sizes[20] * 1.2
     with session_factory() as s:
         assert engine.instance_data(s, engine.get_instance(s, iid))["counter"] == 301
+
+
+def test_element_states_mark_people_timers_and_history(session_factory: Factory, deployed: None) -> None:
+    iid = _start(session_factory, "timers", deadline_after="PT5H", reminder_after="PT1H", cool_off="PT1H")
+    with session_factory() as s:
+        states = engine.element_states(s, engine.get_instance(s, iid))
+    assert states == {
+        "active": ["work"],
+        "waiting": ["deadline", "reminder"],
+        "failed": [],
+        "completed": ["start"],
+    }
+    with session_factory.begin() as s:
+        (work,) = engine.list_tasks(s, instance_id=iid)
+        engine.complete_task(s, work.id, user="north-req")
+    with session_factory() as s:
+        states = engine.element_states(s, engine.get_instance(s, iid))
+    assert states["active"] == [] and states["waiting"] == ["cool_off"]
+    assert {"start", "work"} <= set(states["completed"])

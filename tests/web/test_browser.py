@@ -109,7 +109,9 @@ def test_instance_page_marks_the_active_task_on_the_diagram(page: Any, start: An
     expect(active).to_be_visible()
     stroke = active.locator(".djs-visual > :first-child").evaluate("e => getComputedStyle(e).stroke")
     assert stroke == "rgb(29, 111, 216)"
-    expect(page.locator(".djs-element.marker-completed")).to_have_count(0)
+    # Only the start event has run so far.
+    expect(page.locator(".djs-element.marker-completed")).to_have_count(1)
+    expect(page.locator('.djs-element.marker-completed[data-element-id="start"]')).to_be_attached()
 
 
 def test_language_switch_to_swedish(page: Any, start: Any) -> None:

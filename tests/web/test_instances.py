@@ -35,7 +35,12 @@ def test_instance_page_shows_status_diagram_state_and_history(
         needed_by="2027-01-01",
     )
     page = login_as("approver").get(f"/instances/{instance_id}").get_data(as_text=True)
-    assert _diagram_state(page) == {"active": ["review"], "completed": ["request"], "failed": []}
+    assert _diagram_state(page) == {
+        "active": ["review"],
+        "waiting": [],
+        "completed": ["request", "start"],
+        "failed": [],
+    }
     assert f'data-diagram-url="/instances/{instance_id}/diagram.bpmn"' in page
     assert "Running" in page and "Compare quotes" in page
     assert "Task completed" in page and "north-req" in page and "Submitted values" in page
@@ -199,4 +204,9 @@ def test_completed_instance_shows_ended_and_all_done(
     complete(session_factory, instance_id, "north-boss", approved=True)
     page = login_as("auditor").get(f"/instances/{instance_id}").get_data(as_text=True)
     assert "Completed" in page and "Ended" in page
-    assert _diagram_state(page) == {"active": [], "completed": ["approve", "request", "review"], "failed": []}
+    assert _diagram_state(page) == {
+        "active": [],
+        "waiting": [],
+        "completed": ["approve", "decided", "end_approved", "request", "review", "start"],
+        "failed": [],
+    }
