@@ -19,6 +19,7 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -234,7 +235,7 @@ def _check_forms(parsed: ParsedBundle, files: list[BundleFile], roots: Mapping[s
     for process_id in parsed.executable:
         for spec in _all_specs(parsed, process_id):
             for task_spec in spec.task_specs.values():
-                if not isinstance(task_spec, UserTask):
+                if not isinstance(task_spec, UserTask | StartEvent):
                     continue
                 properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
                 for key in FORM_PROPERTIES:

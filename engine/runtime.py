@@ -11,13 +11,14 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
 from forms import validate_submission
 
 from ._workflow import ACTIVE_STATUSES, InstanceOperation, get_user_or_none, json_safe
 from .db import is_postgresql
-from .definitions import bundle_json, resolve_definition
+from .definitions import bundle_json, load_parsed, resolve_definition
 from .errors import (
     ConflictError,
     FormValidationError,
@@ -26,7 +27,16 @@ from .errors import (
     PermissionDeniedError,
 )
 from .identity import get_organisation, get_user, group_keys, membership_of
-from .models import AuditEvent, HumanTask, Job, MessageSubscription, ProcessInstance, User, utcnow
+from .models import (
+    AuditEvent,
+    HumanTask,
+    Job,
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessInstance,
+    User,
+    utcnow,
+)
 
 STARTER_ROLES = {"admin", "process_owner", "case_handler", "requester"}
 
@@ -58,6 +68,11 @@ def start_instance(
         if not STARTER_ROLES & set(membership.roles):
             raise PermissionDeniedError(f"User {user!r} may not start processes in {organisation!r}")
     definition = resolve_definition(session, process_id, org.id)
+    form = start_form(session, definition)
+    if form is not None:
+        errors = validate_submission(form[0], data or {})
+        if errors:
+            raise FormValidationError(errors)
     instance = create_instance(
         session, definition.id, org.id, starter, business_key=business_key, title=title
     )
@@ -82,7 +97,6 @@ def create_instance(
     parent_instance_id: int | None = None,
 ) -> ProcessInstance:
     """Insert a new, not yet started instance row (state empty)."""
-    from .models import ProcessDefinition
 
     definition = session.get(ProcessDefinition, definition_id)
     if definition is None:
@@ -103,6 +117,26 @@ def create_instance(
     session.add(instance)
     session.flush()
     return instance
+
+
+def start_form(
+    session: so.Session, definition: ProcessDefinition
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """Return the JSON Schema and UI schema of the process's start form, if its start event names one.
+
+    A start event carries a form the same way a user task does
+    (``formJsonSchemaFilename`` / ``formUiSchemaFilename`` properties).
+    """
+    spec = load_parsed(session, definition).specs[definition.process_id]
+    for task_spec in spec.task_specs.values():
+        if not isinstance(task_spec, StartEvent):
+            continue
+        properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+        if properties.get("formJsonSchemaFilename"):
+            schema: dict[str, Any] = bundle_json(session, definition, properties["formJsonSchemaFilename"])
+            ui = properties.get("formUiSchemaFilename")
+            return schema, bundle_json(session, definition, ui) if ui else None
+    return None
 
 
 def get_instance(

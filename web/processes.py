@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from typing import Any
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 import engine
+import forms
 
 from .auth import require_login, require_role, roles
 from .db import db_session
+from .i18n import current_language
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
 bp.before_request(require_login)
@@ -25,22 +31,88 @@ def may_start() -> bool:
 @bp.route("/")
 def catalogue() -> str:
     """List the processes the user's organisation runs (its own versions over shared ones), to start one."""
-    definitions = engine.visible_definitions(db_session(), g.organisation.id) if may_start() else []
-    return render_template("processes/catalogue.html", definitions=definitions, may_start=may_start())
+    db = db_session()
+    definitions = engine.visible_definitions(db, g.organisation.id) if may_start() else []
+    with_form = {d.process_id for d in definitions if engine.start_form(db, d) is not None}
+    return render_template(
+        "processes/catalogue.html", definitions=definitions, with_form=with_form, may_start=may_start()
+    )
+
+
+def _definition(process_id: str) -> engine.ProcessDefinition:
+    return engine.resolve_definition(db_session(), process_id, g.organisation.id)
+
+
+def _render_start(
+    definition: engine.ProcessDefinition,
+    start_form: tuple[dict[str, Any], dict[str, Any] | None],
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    title: str = "",
+) -> str:
+    schema, ui_schema = start_form
+    form = forms.build_form(schema, ui_schema, values=values, errors=errors, locale=current_language())
+    return render_template(
+        "processes/start.html",
+        definition=definition,
+        form_html=Markup(forms.render_fields(form, gettext=_, attachments={})),
+        has_errors=bool(errors),
+        title=title,
+    )
+
+
+@bp.route("/<process_id>/start", methods=["GET"])
+@require_role(*STARTER_ROLES)
+def start_page(process_id: str) -> str:
+    """Show the start form of a process that has one.
+
+    :raises NotFound: (404) the organisation runs no such process, or it has no start form.
+    :raises Forbidden: (403) the user's roles do not allow starting processes.
+    """
+    definition = _definition(process_id)
+    start_form = engine.start_form(db_session(), definition)
+    if start_form is None:
+        abort(404)
+    return _render_start(definition, start_form)
 
 
 @bp.route("/<process_id>/start", methods=["POST"])
 @require_role(*STARTER_ROLES)
-def start(process_id: str) -> Response:
-    """Start a process with an optional title, then open its first task if the user may work on it.
+def start(process_id: str) -> Response | tuple[str, int] | str:
+    """Start a process with an optional title and its start form, then open its first task if the user may.
 
     :raises NotFound: (404) the organisation runs no such process.
     :raises Forbidden: (403) the user's roles do not allow starting processes.
     """
     db = db_session()
     title = request.form.get("title", "").strip()[:300] or None
+    definition = _definition(process_id)
+    start_form = engine.start_form(db, definition)
+    data: dict[str, Any] = {}
+    if start_form is not None:
+
+        def refuse_file(path: str, upload: Any) -> str:
+            # There is no case yet to keep a file with; attach files in the first task.
+            raise engine.FormValidationError({path: [_("Attach files in the case's first task.")]})
+
+        submission = forms.parse_submission(
+            start_form[0], start_form[1], request.form, request.files, store_file=refuse_file
+        )
+        if submission.action:
+            return _render_start(definition, start_form, values=submission.values, title=title or "")
+        if submission.errors:
+            errors = forms.validate_submission(start_form[0], submission.data)
+            errors.update(submission.errors)
+            return _render_start(
+                definition, start_form, values=submission.values, errors=errors, title=title or ""
+            ), 422
+        g.rerender_form = lambda errors: _render_start(
+            definition, start_form, values=submission.values, errors=errors, title=title or ""
+        )
+        data = submission.data
     instance = engine.start_instance(
-        db, process_id, organisation=g.organisation.key, user=g.user.username, title=title
+        db, process_id, organisation=g.organisation.key, user=g.user.username, title=title, data=data
     )
     first = next(iter(engine.list_tasks(db, instance_id=instance.id, user=g.user.username)), None)
     if first is not None:

@@ -186,3 +186,23 @@ def test_each_step_survives_a_fresh_session(
     engine.SPEC_CACHE.clear()
     _complete(session_factory, _only_task(session_factory, instance_id).id, "north-req", **REQUEST)
     assert _only_task(session_factory, instance_id).bpmn_id == "approve"
+
+
+def test_start_form_validates_the_initial_data(
+    session_factory: so.sessionmaker[so.Session], orgs: None
+) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "start_form")
+        definition = engine.resolve_definition(s, "quick_contact", engine.get_organisation(s, "north").id)
+        schema, ui = engine.start_form(s, definition) or ({}, None)
+        assert schema["required"] == ["question"] and ui is None
+    with pytest.raises(engine.FormValidationError) as info, session_factory.begin() as s:
+        engine.start_instance(
+            s, "quick_contact", organisation="north", user="north-req", data={"question": "?"}
+        )
+    assert list(info.value.errors) == ["question"]
+    with session_factory.begin() as s:
+        instance = engine.start_instance(
+            s, "quick_contact", organisation="north", user="north-req", data={"question": "May we join?"}
+        )
+        assert engine.instance_data(s, instance)["question"] == "May we join?"

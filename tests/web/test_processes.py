@@ -60,3 +60,34 @@ def test_an_organisations_own_process_is_invisible_to_others(
     client = login_as("requester")
     assert "South only" not in client.get("/processes/").get_data(as_text=True)
     assert client.post("/processes/south_only/start").status_code == 404
+
+
+def test_start_form_is_shown_validated_and_its_data_starts_the_case(
+    login_as: LoginAs, deployed: None, session_factory: so.sessionmaker[so.Session]
+) -> None:
+    from tests.conftest import FIXTURES
+
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "start_form")
+    client = login_as("requester")
+    catalogue = client.get("/processes/").get_data(as_text=True)
+    assert 'href="/processes/quick_contact/start"' in catalogue
+    page = client.get("/processes/quick_contact/start").get_data(as_text=True)
+    assert "Your question" in page and "Cleaning DPS" in page
+
+    refused = client.post("/processes/quick_contact/start", data={"question": "?", "title": "Mine"})
+    assert refused.status_code == 422
+    body = refused.get_data(as_text=True)
+    assert 'value="?"' in body and 'value="Mine"' in body
+    with session_factory() as s:
+        assert s.query(engine.ProcessInstance).filter_by(process_id="quick_contact").count() == 0
+
+    started = client.post("/processes/quick_contact/start", data={"question": "May we join the DPS?"})
+    assert started.status_code == 303
+    with session_factory() as s:
+        (instance,) = s.query(engine.ProcessInstance).filter_by(process_id="quick_contact").all()
+        assert engine.instance_data(s, instance)["question"] == "May we join the DPS?"
+
+
+def test_start_page_of_a_process_without_start_form_is_not_found(login_as: LoginAs, deployed: None) -> None:
+    assert login_as("requester").get("/processes/web_purchase/start").status_code == 404
