@@ -27,7 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from ._workflow import InstanceOperation
 from .connectors import send_outbox_message
 from .db import is_postgresql
-from .errors import NotFoundError
+from .errors import NotFoundError, PermissionDeniedError
 from .identity import get_organisation
 from .models import Job, ProcessInstance, Schedule, utcnow
 
@@ -260,14 +260,27 @@ def run_due_jobs(
                         summary.incidents += 1
 
 
-def retry_job(session: so.Session, job_id: int) -> Job:
-    """Re-arm an incident: due now, attempts reset.
+def retry_job(session: so.Session, job_id: int, *, user: str | None) -> Job:
+    """Re-arm an incident: due now, attempts reset. *user* must be an admin of the job's organisation.
 
-    :raises NotFoundError: no such job.
+    :raises NotFoundError: no such job (or it belongs to another organisation).
+    :raises PermissionDeniedError: the user is not an admin there.
     """
     job = session.get(Job, job_id)
     if job is None:
         raise NotFoundError(f"No job {job_id}")
+    if user is not None:
+        from .identity import get_user, membership_of
+
+        membership = (
+            membership_of(session, get_user(session, user), job.organisation_id)
+            if job.organisation_id
+            else None
+        )
+        if membership is None:
+            raise NotFoundError(f"No job {job_id}")
+        if "admin" not in membership.roles:
+            raise PermissionDeniedError(f"User {user!r} is not an admin of this organisation")
     job.status = "pending"
     job.attempts = 0
     job.last_error = None

@@ -298,12 +298,20 @@ def claim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
 def unclaim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
     """Release *task_id* back to its group; only the assignee or an admin may.
 
-    :raises PermissionDeniedError: the user is neither.
+    :raises PermissionDeniedError: the user is neither, or the process itself assigned the task.
     """
     op, task, actor = _lock_task(session, task_id, user)
     membership = membership_of(session, actor, task.organisation_id)
     if task.assignee_id not in (None, actor.id) and "admin" not in (membership.roles if membership else []):
         raise PermissionDeniedError(f"Only the assignee or an admin may release task {task.id}")
+    spiff_task = op.task(task.task_uuid)
+    properties = (
+        (getattr(spiff_task.task_spec, "extensions", None) or {}).get("properties", {}) if spiff_task else {}
+    )
+    if properties.get("assignee"):
+        raise PermissionDeniedError(
+            f"Task {task.id} ({task.name}) is assigned by the process to one person and cannot be released"
+        )
     task.assignee_id = None
     op.audit("task_unclaimed", element=task.bpmn_id, detail={"task_id": task.id})
     session.flush()

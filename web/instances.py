@@ -165,6 +165,6 @@ def retry_incident(instance_id: int, job_id: int) -> Response:
     db = db_session()
     if not any(j.id == job_id and j.instance_id == instance_id for j in engine.incidents(db)):
         abort(404)
-    engine.retry_job(db, job_id)
+    engine.retry_job(db, job_id, user=g.user.username)
     flash(_("The job will run again shortly."), "success")
     return redirect(url_for("instances.instance", instance_id=instance_id), code=303)

@@ -204,3 +204,25 @@ def test_element_states_mark_people_timers_and_history(session_factory: Factory,
         states = engine.element_states(s, engine.get_instance(s, iid))
     assert states["active"] == [] and states["waiting"] == ["cool_off"]
     assert {"start", "work"} <= set(states["completed"])
+
+
+def test_retrying_an_incident_needs_an_admin_of_its_organisation(
+    session_factory: Factory, deployed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start(session_factory, "timers", deadline_after="PT1H", reminder_after="PT9H", cool_off="PT0S")
+
+    def broken(session: so.Session, job: engine.Job) -> None:
+        raise OSError("down")
+
+    monkeypatch.setitem(engine.jobs._HANDLERS, "timer", broken)
+    for hours in (1.5, 1.6, 2.0):
+        with _later(hours):
+            engine.run_due_jobs(session_factory)
+    with session_factory() as s:
+        (incident,) = engine.incidents(s)
+    with pytest.raises(engine.NotFoundError), session_factory.begin() as s:
+        engine.retry_job(s, incident.id, user="south-admin")
+    with pytest.raises(engine.PermissionDeniedError), session_factory.begin() as s:
+        engine.retry_job(s, incident.id, user="north-req")
+    with session_factory.begin() as s:
+        assert engine.retry_job(s, incident.id, user="north-admin").status == "pending"
