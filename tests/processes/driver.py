@@ -359,6 +359,12 @@ class MemoryDriver(Driver):
             if name in _message_starts(spec):
                 run = MemoryRun(self, process_id, org)
                 self.runs.append(run)
+                # As the engine does: other start events (a none start) would fire first and cancel this one.
+                for task in run.workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+                    if type(task.task_spec).__name__ == "StartEvent" and (
+                        getattr(task.task_spec.event_definition, "name", None) != name
+                    ):
+                        task.cancel()
                 run.advance()
                 if not run.catch(name, payload):
                     raise ScenarioError(f"{process_id} did not catch its start message {name!r}")
