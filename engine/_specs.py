@@ -58,6 +58,22 @@ class ParsedBundle:
     files: list[BundleFile] = field(default_factory=list)
     _json: dict[str, Any] = field(default_factory=dict)
 
+    def event_subprocess_messages(self, process_id: str) -> dict[str, Any]:
+        """Return the message start events of the process's event subprocesses, by message name.
+
+        SpiffWorkflow starts event subprocesses of the top-level process only,
+        so only those are listed.
+        """
+        spec = self.specs[process_id]
+        found: dict[str, Any] = {}
+        for name in getattr(spec.start, "trigger_specs", []):
+            subprocess = self.subprocess_specs[process_id].get(name)
+            for start_event in getattr(subprocess, "bpmn_start_events", []):
+                definition = start_event.event_definition
+                if type(definition).__name__ == "MessageEventDefinition":
+                    found[definition.name] = definition
+        return found
+
     def file(self, reference: str) -> BundleFile | None:
         """Return the bundle file named *reference* (bundle path or file name)."""
         if reference.endswith(".json"):

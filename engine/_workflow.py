@@ -175,6 +175,8 @@ class InstanceOperation:
         self.actor = actor
         self.definition: ProcessDefinition = instance.definition
         parsed = load_parsed(session, self.definition)
+        # Messages that start an event subprocess: waited for while the instance runs.
+        self.event_subprocess_messages = parsed.event_subprocess_messages(instance.process_id)
         self.spec = parsed.specs[instance.process_id]
         self.subprocess_specs = parsed.subprocess_specs[instance.process_id]
         self.script_engine = ProcflowScriptEngine(
@@ -191,7 +193,9 @@ class InstanceOperation:
         # What the index tables hold for this instance right now; save() writes only the difference.
         self._ready_before = set(self._ready_human_task_ids())
         self._timers_before = bool(self._waiting_of_kind(TimerEventDefinition))
-        self._messages_before = bool(self._waiting_of_kind(MessageEventDefinition))
+        self._messages_before = bool(self._waiting_of_kind(MessageEventDefinition)) or bool(
+            self.event_subprocess_messages
+        )
 
     @classmethod
     def lock(cls, session: so.Session, instance_id: int, *, actor: str | None) -> InstanceOperation:
@@ -341,7 +345,11 @@ class InstanceOperation:
             self._sync_human_tasks(now, completed_task_uuid)
             if self._timers_before or self._waiting_of_kind(TimerEventDefinition):
                 self._sync_timer_jobs()
-            if self._messages_before or self._waiting_of_kind(MessageEventDefinition):
+            if (
+                self._messages_before
+                or self.event_subprocess_messages
+                or self._waiting_of_kind(MessageEventDefinition)
+            ):
                 self._sync_subscriptions()
             self.session.flush()
         except StaleDataError as exc:
@@ -540,9 +548,28 @@ class InstanceOperation:
                         correlation_key=canonical_key(values),
                     )
                 )
+        if self.instance.status in ACTIVE_STATUSES and not self.workflow.is_completed():
+            data = self.data()
+            for name in self.event_subprocess_messages:
+                values = self.expected_correlation_from(data, correlations.get(name, []))
+                self.session.add(
+                    MessageSubscription(
+                        organisation_id=self.instance.organisation_id,
+                        instance_id=self.instance.id,
+                        task_uuid=str(self.workflow.task_tree.id),
+                        message_name=name,
+                        correlation_key=canonical_key(values),
+                    )
+                )
 
     def expected_correlation(self, task: Task, properties: list[dict[str, str]]) -> dict[str, Any]:
         """Return the correlation values a waiting task expects, from the instance's data."""
+        return self.expected_correlation_from(dict(task.data), properties)
+
+    def expected_correlation_from(
+        self, data: dict[str, Any], properties: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """Return the correlation values expected by an instance holding *data*."""
         known: dict[str, Any] = {}
         for per_key in self.workflow.correlations.values():
             if isinstance(per_key, dict):
@@ -553,9 +580,7 @@ class InstanceOperation:
                 values[prop["name"]] = known[prop["name"]]
                 continue
             try:
-                values[prop["name"]] = self.script_engine.environment.evaluate(
-                    prop["expression"], dict(task.data)
-                )
+                values[prop["name"]] = self.script_engine.environment.evaluate(prop["expression"], dict(data))
             except Exception:
                 continue
         return values

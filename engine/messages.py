@@ -130,7 +130,10 @@ def _catch(op: InstanceOperation, name: str, payload: dict[str, Any]) -> bool:
         if isinstance(d, MessageEventDefinition) and d.name == name
     ]
     if not waiting:
-        return False
+        if name not in op.event_subprocess_messages:
+            return False
+        # Catching it makes SpiffWorkflow start the event subprocess (a new one each time).
+        waiting = [op.event_subprocess_messages[name]]
     definition = waiting[0]
     correlations = definition.calculate_correlations(
         op.script_engine, definition.correlation_properties, payload

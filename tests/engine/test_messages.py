@@ -130,3 +130,25 @@ def test_event_based_gateway_waits_for_message_or_timer(session_factory: Factory
         assert engine.instance_data(s, engine.get_instance(s, answered))["answer"]["text"] == "Here it is"
         assert engine.instance_subscriptions(s, silent) == []
     assert events[silent] == ["which_first"]
+
+
+def test_messages_start_event_subprocesses_each_time(session_factory: Factory, orgs: None) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "questions")
+    tender = _start(session_factory, "tender", tender_ref="T-1")
+    other = _start(session_factory, "tender", tender_ref="T-2")
+    with session_factory() as s:
+        (sub,) = engine.instance_subscriptions(s, tender)
+        assert (sub.message_name, sub.correlation_key) == ("supplier_question", '{"tender_ref":"T-1"}')
+    assert _send(session_factory, "supplier_question", tender_ref="T-1", text="Lot 2?") == [tender]
+    assert _send(session_factory, "supplier_question", tender_ref="T-1", text="Deadline?") == [tender]
+    with session_factory() as s:
+        open_tasks = sorted(t.bpmn_id for t in engine.list_tasks(s, instance_id=tender))
+        assert open_tasks == ["answer_all", "answer_all", "open_tenders"]
+        assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=other)] == ["open_tenders"]
+    with session_factory.begin() as s:
+        opening = next(t for t in engine.list_tasks(s, instance_id=tender) if t.bpmn_id == "open_tenders")
+        engine.complete_task(s, opening.id, user="north-req")
+    with session_factory() as s:
+        # The main flow has ended, but questions in progress keep the case open.
+        assert engine.get_instance(s, tender).status == "running"
