@@ -32,7 +32,7 @@ from SpiffWorkflow.util.task import TaskState
 import engine
 from engine._sandbox import SandboxedScriptEngine
 from engine._specs import ParsedBundle, find_form, parse_bundle, read_bundle
-from engine._workflow import SCRIPT_TIME_LIMIT, InstanceOperation, current_parameters
+from engine._workflow import SCRIPT_TIME_LIMIT, InstanceOperation, current_parameters, event_definitions
 from forms import validate_submission
 
 PROCESSES = Path(__file__).resolve().parent.parent.parent / "processes"
@@ -289,14 +289,16 @@ class MemoryRun(Run):
         self.advance()
 
     def catch(self, name: str, payload: dict[str, Any]) -> bool:
+        # As the engine does: an event-based gateway waits for each of its events.
         waiting = [
-            t
+            d
             for t in self.workflow.event_manager.tasks.values()
-            if getattr(t.task_spec.event_definition, "name", None) == name
+            for d in event_definitions(t)
+            if getattr(d, "name", None) == name
         ]
         if not waiting:
             return False
-        definition = waiting[0].task_spec.event_definition
+        definition = waiting[0]
         correlations = definition.calculate_correlations(
             self.workflow.script_engine, definition.correlation_properties, payload
         )
