@@ -422,6 +422,19 @@ _FORBIDDEN = (
 )
 
 
+# Modules the C code behind the helpers imports by itself (date.today() imports
+# time, datetime.strptime imports _strptime). Scripts cannot name __import__ (the
+# compiler refuses underscore names and import statements), so only that C code
+# ever reaches this.
+_INTERNAL_IMPORTS = frozenset({"time", "_strptime"})
+
+
+def _internal_import(name: str, *args: Any, **kwargs: Any) -> Any:
+    if name not in _INTERNAL_IMPORTS:
+        raise SandboxViolation(f"import of {name!r} is not allowed")
+    return __import__(name, *args, **kwargs)
+
+
 def _build_builtins() -> dict[str, Any]:
     allowed = {**safe_builtins, **limited_builtins}
     allowed.update({name: utility_builtins[name] for name in ("set", "frozenset")})
@@ -465,6 +478,7 @@ def _build_builtins() -> dict[str, Any]:
         round=_round,
     )
     allowed.update({name: _Forbidden(name) for name in _FORBIDDEN})
+    allowed["__import__"] = _internal_import
     return allowed
 
 

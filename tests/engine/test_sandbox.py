@@ -239,7 +239,7 @@ def test_validate() -> None:
             engine.validate(text)
 
 
-def test_previous_trace_function_is_restored(env: SandboxedEnvironment) -> None:
+def test_trace_function_is_left_alone(env: SandboxedEnvironment) -> None:
     def tracer(frame: Any, event: str, arg: Any) -> None:
         return None
 
@@ -357,3 +357,20 @@ def test_cached_evaluate_is_fast(env: SandboxedEnvironment) -> None:
     for _ in range(rounds):
         env.evaluate("amount > 1000 and kind == 'goods'", data)
     assert (time.perf_counter() - started) / rounds < 50e-6
+
+
+def test_helpers_whose_c_code_imports_modules_work(env: SandboxedEnvironment) -> None:
+    """date.today() and strptime import time/_strptime inside C; that must not break them."""
+    data = run(env, "today = date.today()\nparsed = datetime.strptime('2027-03-31', '%Y-%m-%d').date()")
+    assert data["today"] == date.today()
+    assert data["parsed"] == date(2027, 3, 31)
+
+
+@pytest.mark.parametrize("name", ["os", "sys", "subprocess"])
+def test_internal_import_hook_refuses_other_modules(env: SandboxedEnvironment, name: str) -> None:
+    hook = env.globals["__builtins__"]["__import__"] if "__builtins__" in env.globals else None
+    from engine._sandbox import _internal_import
+
+    for candidate in filter(None, (hook, _internal_import)):
+        with pytest.raises(SandboxViolation, match=f"import of {name!r} is not allowed"):
+            candidate(name)
