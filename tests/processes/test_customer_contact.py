@@ -191,3 +191,16 @@ def test_not_joined_gets_instructions(driver: Driver, clock: Clock) -> None:
     assert "How to join the agreement Cleaning services DPS" in _mails_to(driver, CUSTOMER)
     assert run.open_tasks() == ["close_case"]
     _close(run)
+
+
+def test_contact_taken_by_phone_is_registered_by_hand(driver: Driver) -> None:
+    contact = {
+        "email": CUSTOMER,
+        "name": "Maija Meikäläinen",
+        "message": "Which lot covers Espoo?",
+        "channel": "phone",
+    }
+    run = driver.start("customer_contact", org=ORG, user="cpb-support", data={"contact": contact})
+    assert run.open_tasks() == ["triage"]
+    assert run.data["contact_ref"].startswith("TEL-") and run.data["channel"] == "phone"
+    assert _mails_to(driver, CUSTOMER) == [f"We have received your contact {run.data['contact_ref']}"]
