@@ -69,8 +69,11 @@ def test_stale_instance_write_is_a_conflict(session_factory: Factory, orgs: None
 
 
 WORKER = """
-import sys, engine
+import os, sys, time, engine
 factory = engine.create_session_factory(engine.create_db_engine(sys.argv[1]))
+print("ready", flush=True)
+while not os.path.exists(sys.argv[3]):  # start together, so every worker meets the others
+    time.sleep(0.01)
 summary = engine.run_due_jobs(factory, worker_id=sys.argv[2], limit=5)
 print(summary.ran)
 """
@@ -78,7 +81,7 @@ print(summary.ran)
 
 @pytest.mark.postgres
 def test_three_workers_fire_three_hundred_timers_exactly_once(
-    session_factory: Factory, db_url: str, orgs: None
+    session_factory: Factory, db_url: str, orgs: None, tmp_path: Path
 ) -> None:
     with session_factory.begin() as s:
         engine.deploy_path(s, FIXTURES / "wait_timer")
@@ -93,12 +96,19 @@ def test_three_workers_fire_three_hundred_timers_exactly_once(
     time.sleep(max(0.0, (latest - dt.datetime.now(dt.UTC)).total_seconds()) + 0.5)
 
     root = Path(__file__).resolve().parents[2]
+    go = tmp_path / "go"
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, db_url, f"worker-{n}"], cwd=root, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", WORKER, db_url, f"worker-{n}", str(go)],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for n in range(3)
     ]
+    for worker in workers:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    go.touch()
     ran = [int(w.communicate(timeout=300)[0].strip().splitlines()[-1]) for w in workers]
     assert all(w.returncode == 0 for w in workers)
     assert sum(ran) == 300
