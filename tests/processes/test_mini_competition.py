@@ -435,7 +435,7 @@ def test_cancelled_when_no_valid_tender(driver: Driver, clock: Clock) -> None:
     run.complete(
         "no_valid_tenders", user="fi-requester", data={"next_step": "cancel", "next_step_reason": "No need."}
     )
-    assert run.status == "completed" and run.data["outcome"] == "open"
+    assert run.status == "completed" and run.data["outcome"] == "cancelled"
     assert len(_subjects(driver, "Cancelled: Office cleaning")) == 2
 
 
@@ -455,7 +455,7 @@ def test_review_request_upheld_cancels_the_award(driver: Driver, clock: Clock) -
         user="fi-lawyer",
         data={"legal_assessment": "The evaluation breached the criteria.", "review_outcome": "cancel"},
     )
-    assert run.status == "completed"
+    assert run.status == "completed" and run.data["outcome"] == "cancelled"
     assert len(_subjects(driver, "Cancelled: Office cleaning")) == 2
     clock.advance(days=15)
     driver.fire_due_timers()
