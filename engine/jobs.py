@@ -24,12 +24,14 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from apscheduler.triggers.cron import CronTrigger
 
-from ._workflow import InstanceOperation
+from ._workflow import InstanceOperation, get_user_or_none
 from .connectors import send_outbox_message
 from .db import is_postgresql
+from .definitions import resolve_definition
 from .errors import NotFoundError, PermissionDeniedError
-from .identity import get_organisation
-from .models import Job, ProcessInstance, Schedule, utcnow
+from .identity import get_organisation, get_user, membership_of
+from .models import Job, Organisation, ProcessInstance, Schedule, User, utcnow
+from .runtime import start_instance
 
 log = logging.getLogger(__name__)
 
@@ -118,20 +120,11 @@ def _send_outbox(session: so.Session, job: Job) -> None:
 
 
 def _scheduled_start(session: so.Session, job: Job) -> None:
-    from .runtime import start_instance
-
     schedule = session.get(Schedule, int(job.payload["schedule_id"]))
     if schedule is None or not schedule.active:
         return
-    starter = schedule.starter_id
-    from .models import User
-
-    user = session.get(User, starter) if starter else None
-    org = schedule.organisation_id
-    from .models import Organisation
-
-    organisation = session.get(Organisation, org)
-    assert organisation is not None
+    user = session.get(User, schedule.starter_id) if schedule.starter_id else None
+    organisation = session.get_one(Organisation, schedule.organisation_id)
     data = dict(schedule.data)
     data.setdefault("scheduled_for", job.due_at.isoformat())
     start_instance(
@@ -183,9 +176,6 @@ def schedule_start(
 
     :raises ValueError: the cron expression or time zone is invalid.
     """
-    from ._workflow import get_user_or_none
-    from .definitions import resolve_definition
-
     org = get_organisation(session, organisation)
     resolve_definition(session, process_id, org.id)
     starter = get_user_or_none(session, user)
@@ -270,8 +260,6 @@ def retry_job(session: so.Session, job_id: int, *, user: str | None) -> Job:
     if job is None:
         raise NotFoundError(f"No job {job_id}")
     if user is not None:
-        from .identity import get_user, membership_of
-
         membership = (
             membership_of(session, get_user(session, user), job.organisation_id)
             if job.organisation_id

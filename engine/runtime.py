@@ -97,7 +97,6 @@ def create_instance(
     parent_instance_id: int | None = None,
 ) -> ProcessInstance:
     """Insert a new, not yet started instance row (state empty)."""
-
     definition = session.get(ProcessDefinition, definition_id)
     if definition is None:
         raise NotFoundError(f"No definition {definition_id}")
