@@ -41,6 +41,7 @@ from .models import (
     AuditEvent,
     HumanTask,
     Job,
+    Membership,
     MessageSubscription,
     Parameter,
     ProcessDefinition,
@@ -432,8 +433,17 @@ class InstanceOperation:
         assignee = None
         if properties.get("assignee"):
             username = self._evaluated_text(task, properties["assignee"])
+            # Only a member of the instance's organisation can be given the task.
             assignee = (
-                self.session.scalar(sa.select(User).where(User.username == username)) if username else None
+                self.session.scalar(
+                    sa.select(User)
+                    .join(Membership, Membership.user_id == User.id)
+                    .where(
+                        User.username == username, Membership.organisation_id == self.instance.organisation_id
+                    )
+                )
+                if username
+                else None
             )
             if assignee is not None:
                 # A personal task (each participant's own declaration): no group may take it over.
@@ -596,9 +606,10 @@ class InstanceOperation:
         return task
 
     def data(self) -> dict[str, Any]:
-        """Return the instance's current data: the last completed task's, else the workflow's."""
-        tasks = [t for t in self.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)]
-        source = tasks[0] if tasks else self.workflow.last_task
+        """Return the current data: an open task's, else the last completed task's, else the workflow's."""
+        source = (
+            self.workflow.get_next_task(state=TaskState.READY | TaskState.WAITING) or self.workflow.last_task
+        )
         if source is None:
             return dict(self.workflow.data)
         return {k: v for k, v in source.data.items() if not callable(v)}
