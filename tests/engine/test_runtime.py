@@ -206,3 +206,30 @@ def test_start_form_validates_the_initial_data(
             s, "quick_contact", organisation="north", user="north-req", data={"question": "May we join?"}
         )
         assert engine.instance_data(s, instance)["question"] == "May we join?"
+
+
+@pytest.mark.parametrize(
+    ("declarant", "assignee", "group"),
+    [("north-boss", "north-boss", None), ("south-boss", None, "approvers")],
+)
+def test_model_assigns_personal_tasks_only_within_the_organisation(
+    session_factory: so.sessionmaker[so.Session],
+    orgs: None,
+    declarant: str,
+    assignee: str | None,
+    group: str | None,
+) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "personal")
+        iid = engine.start_instance(
+            s, "personal", organisation="north", user="north-req", data={"declarant": declarant}
+        ).id
+    with session_factory() as s:
+        (task,) = engine.list_tasks(s, instance_id=iid)
+        assert (task.assignee.username if task.assignee else None, task.candidate_group) == (assignee, group)
+    if assignee:
+        with (
+            pytest.raises(engine.PermissionDeniedError, match="assigned by the process"),
+            session_factory.begin() as s,
+        ):
+            engine.unclaim_task(s, task.id, user=assignee)
