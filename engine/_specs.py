@@ -307,11 +307,15 @@ class SpecCache:
         if parsed is not None:
             return parsed
         parsed = parse_bundle(files())
+        self.put(content_hash, parsed)
+        return parsed
+
+    def put(self, content_hash: str, parsed: ParsedBundle) -> None:
+        """Remember an already parsed bundle (deploy parses it anyway to validate it)."""
         with self._lock:
-            if len(self._entries) >= self._max_entries:
+            if content_hash not in self._entries and len(self._entries) >= self._max_entries:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[content_hash] = parsed
-        return parsed
 
     def clear(self) -> None:
         """Forget every parsed spec."""

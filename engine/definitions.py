@@ -58,6 +58,7 @@ def deploy_files(
     org_id = org.id if org else None
     content_hash = bundle_hash(files)
     parsed = parse_bundle(files)
+    SPEC_CACHE.put(content_hash, parsed)
 
     results: list[DeployedProcess] = []
     deployment: Deployment | None = None
@@ -129,18 +130,22 @@ def resolve_definition(session: so.Session, process_id: str, organisation_id: in
 
 def visible_definitions(session: so.Session, organisation_id: int) -> list[ProcessDefinition]:
     """Return the definition each process id resolves to for the organisation, sorted by name."""
-    process_ids = session.scalars(
-        sa.select(ProcessDefinition.process_id)
-        .where(
+    candidates = session.scalars(
+        sa.select(ProcessDefinition).where(
             sa.or_(
                 ProcessDefinition.organisation_id.is_(None),
                 ProcessDefinition.organisation_id == organisation_id,
             )
         )
-        .distinct()
-    ).all()
-    definitions = [resolve_definition(session, pid, organisation_id) for pid in process_ids]
-    return sorted(definitions, key=lambda d: (d.name.lower(), d.process_id))
+    )
+    # Same rule as resolve_definition, in one query: own versions over shared ones, then the latest.
+    chosen: dict[str, ProcessDefinition] = {}
+    for definition in candidates:
+        rank = (definition.organisation_id is not None, definition.version)
+        current = chosen.get(definition.process_id)
+        if current is None or rank > (current.organisation_id is not None, current.version):
+            chosen[definition.process_id] = definition
+    return sorted(chosen.values(), key=lambda d: (d.name.lower(), d.process_id))
 
 
 def load_parsed(session: so.Session, definition: ProcessDefinition) -> ParsedBundle:
