@@ -4,6 +4,12 @@ The spec belongs to the definition version and is cached in memory, so the
 instance row holds only tasks and data. ``Decimal`` and ``date`` values in task
 data round-trip exactly. The serializer version is stored beside the state so
 SpiffWorkflow's migrations can upgrade old rows.
+
+Task data is whatever users type and scripts build, so it may hold dicts with a
+``typename`` key, which SpiffWorkflow's registry would take for one of its own
+objects on the way back in (``{"typename": "BpmnWorkflow"}`` broke an instance
+for good). Such dicts are wrapped as ``{"typename": "procflow.data", "value":
+{...}}`` when written and unwrapped when read, so data stays data.
 """
 
 from __future__ import annotations
@@ -15,11 +21,61 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnWorkflowConverter,
+    TaskConverter,
+    WorkflowConverter,
+)
+from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
+
+DATA_TYPENAME = "procflow.data"
+_TYPENAME = "typename"
+
+
+def escape_data(value: Any) -> Any:
+    """Return *value* with every dict that has a ``typename`` key wrapped; unchanged values are not copied."""
+    if isinstance(value, dict):
+        escaped = {k: escape_data(v) for k, v in value.items()}
+        if _TYPENAME in value:
+            return {_TYPENAME: DATA_TYPENAME, "value": escaped}
+        return escaped if any(escaped[k] is not v for k, v in value.items()) else value
+    if isinstance(value, list | tuple):
+        items = [escape_data(v) for v in value]
+        if any(a is not b for a, b in zip(items, value, strict=True)):
+            return type(value)(items)
+    return value
+
+
+class _DataSafeRegistry(DefaultRegistry):
+    """Escapes user dicts on the way out (internal and workflow data, payloads), unwraps them coming in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convert_from_dict[DATA_TYPENAME] = self._restore_data
+
+    def _restore_data(self, dct: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {k: self.restore(v, **kwargs) for k, v in dct["value"].items()}
+
+    def _convert_for_encoder(self, obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return escape_data(self.clean(obj))
+        return super()._convert_for_encoder(obj)
+
+
+class _DataSafeTaskConverter(TaskConverter):
+    """Task data and its deltas are written as they are by SpiffWorkflow; escape them first."""
+
+    def to_dict(self, task: Task) -> dict[str, Any]:
+        dct: dict[str, Any] = super().to_dict(task)
+        dct["data"] = escape_data(dct["data"])
+        if dct.get("delta"):
+            dct["delta"]["updates"] = escape_data(dct["delta"]["updates"])
+        return dct
 
 
 class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
@@ -49,7 +105,8 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
 def _registry() -> Any:
     config = dict(SPIFF_CONFIG)
     config[BpmnWorkflow] = _SpeclessWorkflowConverter
-    registry = BpmnWorkflowSerializer.configure(config)
+    config[Task] = _DataSafeTaskConverter
+    registry = BpmnWorkflowSerializer.configure(config, registry=_DataSafeRegistry())
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]), "Decimal")
     registry.register(
         dt.date, lambda v: {"value": v.isoformat()}, lambda v: dt.date.fromisoformat(v["value"]), "date"

@@ -20,6 +20,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -224,12 +225,31 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
     except SpiffWorkflowException as exc:
         raise DeploymentError(str(exc)) from exc
 
+    for process_id in executable:
+        for spec in [specs[process_id], *subprocess_specs[process_id].values()]:
+            connect_loop_merges(spec)
     parsed = ParsedBundle(
         specs=specs, subprocess_specs=subprocess_specs, names=names, executable=executable, files=list(files)
     )
     _check_forms(parsed, files, roots)
     _record_messages(parsed, parser)
     return parsed
+
+
+def connect_loop_merges(spec: BpmnProcessSpec) -> None:
+    """Connect every loop and multi-instance task of *spec* to the completion of its child task.
+
+    SpiffWorkflow makes this connection only when a loop creates its first
+    child, in the process that creates it; a spec parsed afresh in another
+    process (a restart, another web worker) would never merge the children of a
+    loop that was already running, and the case would wait for nothing. Its own
+    spec deserializer connects them up front, as this does.
+    """
+    for task_spec in spec.task_specs.values():
+        if isinstance(task_spec, LoopTask):
+            child = spec.task_specs[task_spec.task_spec]
+            if not child.completed_event.is_connected(task_spec.merge_child):
+                child.completed_event.connect(task_spec.merge_child)
 
 
 def _deployment_error(exc: ValidationException, roots: Mapping[str, etree._Element]) -> DeploymentError:

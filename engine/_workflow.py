@@ -8,6 +8,7 @@ all.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import json
@@ -29,6 +30,7 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ._sandbox import SandboxedScriptEngine
@@ -60,6 +62,8 @@ MAX_EVENT_ROUTING_DEPTH = 8
 SCRIPT_TIME_LIMIT = 2.0
 
 ACTIVE_STATUSES = ("running", "waiting")
+# Internal data key of a task in ERROR: "run" (it failed while running) or "update" (while being readied).
+FAILED_IN = "procflow_failed_in"
 
 _routing_depth: contextvars.ContextVar[int] = contextvars.ContextVar("procflow_routing_depth", default=0)
 
@@ -190,7 +194,7 @@ class InstanceOperation:
             self.workflow.script_engine = self.script_engine
         else:
             self.workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
-        self.errored: SpiffWorkflowException | ProcflowError | None = None
+        self.errored: BaseException | None = None
         # What the index tables hold for this instance right now; save() writes only the difference.
         self._ready_before = set(self._ready_human_task_ids())
         self._timers_before = bool(self._waiting_of_kind(TimerEventDefinition))
@@ -237,10 +241,15 @@ class InstanceOperation:
     def advance(self) -> None:
         """Run the workflow to its next wait states, then route the events it threw.
 
-        A script, decision or connector failure does not raise: the failing task
-        is left in ERROR, the instance goes to ``error`` and the failure is audited.
+        A failure of the model or its data does not raise: the failing task is
+        left in ERROR, the instance goes to ``error`` and the failure is audited
+        (see :meth:`guard`).
         """
         steps = 0
+        running: list[Task] = []
+
+        def will_complete(task: Task) -> None:
+            running[:] = [task]
 
         def did_complete(task: Task) -> None:
             nonlocal steps
@@ -255,12 +264,40 @@ class InstanceOperation:
                     "is there a loop without a user task or timer?"
                 )
 
-        try:
-            self.workflow.do_engine_steps(did_complete_task=did_complete)
-        except (SpiffWorkflowException, ProcflowError) as exc:
-            self._record_error(exc)
+        with self.guard(running):
+            self.workflow.do_engine_steps(will_complete_task=will_complete, did_complete_task=did_complete)
         compact(self.workflow)
         self._route_thrown_events()
+
+    @contextlib.contextmanager
+    def guard(self, running: Task | list[Task] | None = None) -> Iterator[None]:
+        """Turn any failure of the model or its data inside the block into an incident.
+
+        The task that failed goes to ERROR (SpiffWorkflow leaves some failures,
+        such as a multi-instance task whose input is missing, in no state at
+        all, which left cases waiting for nothing), the instance to ``error``,
+        and the failure is audited with element and line. *running* is the task
+        the block runs: a failure in another task happened while that task was
+        being readied (a pre-script, a multi-instance's input), which
+        :func:`engine.retry_instance` repeats differently from a failed run.
+        Database errors are not the model's and propagate.
+        """
+        try:
+            yield
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            current = running[-1] if isinstance(running, list) and running else running
+            self.fail(exc, running=current if isinstance(current, Task) else None)
+
+    def fail(self, exc: BaseException, *, running: Task | None = None) -> None:
+        """Record *exc* as this operation's failure: the failed task in ERROR, the instance in ``error``."""
+        task = failed_task(exc) or running
+        if task is not None and task.workflow.top_workflow is self.workflow:
+            if task.state != TaskState.ERROR:
+                task._set_state(TaskState.ERROR)
+            task.internal_data[FAILED_IN] = "run" if running is None or task is running else "update"
+        self._record_error(exc, task)
 
     def _audit_engine_task(self, task: Task) -> None:
         spec = task.task_spec
@@ -279,23 +316,28 @@ class InstanceOperation:
                 detail={"decision": table.name or table.id, "inputs": inputs, "outputs": outputs},
             )
 
-    def _record_error(self, exc: SpiffWorkflowException | ProcflowError) -> None:
+    def _record_error(self, exc: BaseException, task: Task | None) -> None:
         self.errored = exc
-        cause = getattr(exc, "exception", None)
-        element = None
+        cause = getattr(exc, "exception", None) or exc.__cause__
+        element = task.task_spec.bpmn_id if task is not None else None
         line = getattr(exc, "line_number", None) or None
-        task = getattr(exc, "task", None)
-        if task is not None:
-            element = task.task_spec.bpmn_id
-        if isinstance(cause, ScriptError):
-            line = line or cause.line
-        message = str(exc)
+        if isinstance(cause, ScriptError) or isinstance(exc, ScriptError):
+            line = line or getattr(cause, "line", None) or getattr(exc, "line", None)
+        if isinstance(exc, SpiffWorkflowException | ProcflowError):
+            message = str(exc)
+        else:
+            # Not one of ours: name the kind of failure, as a user cannot read a bare "not iterable".
+            message = f"{type(exc).__name__}: {exc}"
+        message = " ".join(message.split())
         if element and element not in message:
             message = f"{element}: {message}"
         if line and f"line {line}" not in message:
             message = f"{message} (line {line})"
+        file_name = getattr(task.task_spec, "file", None) if task is not None else None
+        if file_name is None and task is not None:
+            file_name = getattr(task.workflow.spec, "file", None)
         self.instance.error_message = message
-        self.audit("error", element=element, detail={"message": message, "line": line})
+        self.audit("error", element=element, detail={"message": message, "line": line, "file": file_name})
 
     def _route_thrown_events(self) -> None:
         from .messages import deliver_thrown_message
@@ -613,6 +655,23 @@ class InstanceOperation:
         if source is None:
             return dict(self.workflow.data)
         return {k: v for k, v in source.data.items() if not callable(v)}
+
+
+def failed_task(exc: BaseException) -> Task | None:
+    """Return the task a failure happened in: the one SpiffWorkflow names, else the innermost on the stack."""
+    task = getattr(exc, "task", None)
+    if isinstance(task, Task):
+        return task
+    found = None
+    trace = exc.__traceback__
+    while trace is not None:
+        local = trace.tb_frame.f_locals
+        for name in ("my_task", "task", "child"):
+            if isinstance(local.get(name), Task):
+                found = local[name]
+                break
+        trace = trace.tb_next
+    return found
 
 
 def event_definitions(task: Task) -> list[Any]:

@@ -12,11 +12,12 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from forms import validate_submission
 
-from ._workflow import ACTIVE_STATUSES, InstanceOperation, get_user_or_none, json_safe
+from ._workflow import ACTIVE_STATUSES, FAILED_IN, InstanceOperation, get_user_or_none, json_safe
 from .db import is_postgresql
 from .definitions import bundle_json, load_parsed, resolve_definition
 from .errors import (
@@ -228,6 +229,11 @@ def _lock_task(session: so.Session, task_id: int, username: str) -> tuple[Instan
         # Read the row again now that we hold the instance lock; on SQLite the
         # write lock was taken at BEGIN, so the first read was already current.
         session.refresh(task)
+    if task.state == "error":
+        raise InvalidStateError(
+            f"Task {task.id} ({task.name}) failed after it was submitted; "
+            f"instance {task.instance_id} waits for an admin to repair and retry it"
+        )
     if task.state != "ready":
         who = f" by {task.completed_by.username}" if task.completed_by else ""
         raise ConflictError(f"Task {task.id} ({task.name}) was already {task.state}{who}")
@@ -265,10 +271,12 @@ def complete_task(
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise ConflictError(f"Task {task.id} ({task.name}) is no longer active")
     spiff_task.set_data(**data)
-    spiff_task.run()
-    now = utcnow()
-    task.state = "completed"
-    task.completed_at = now
+    with op.guard(running=spiff_task):
+        spiff_task.run()
+    # A post-script that fails leaves the task in ERROR: the submission is kept
+    # on it, and retrying the instance runs the task again with it.
+    task.state = "completed" if spiff_task.state == TaskState.COMPLETED else "error"
+    task.completed_at = utcnow()
     task.completed_by_id = actor.id
     op.audit(
         "task_completed", element=task.bpmn_id, detail={"task_id": task.id, "name": task.name, "data": data}
@@ -385,10 +393,12 @@ def retry_instance(
     op = _admin_operation(session, instance_id, user)
     if op.instance.status != "error":
         raise InvalidStateError(f"Instance {instance_id} is {op.instance.status}, not in error")
+    op.audit("retried", detail={"data": data or {}})
+    op.instance.error_message = None
     for task in op.workflow.get_tasks(state=TaskState.ERROR):
         if data:
             task.set_data(**data)
-        task._set_state(TaskState.READY)
+        _retry_task(session, op, task)
     for job in session.scalars(
         sa.select(Job).where(Job.instance_id == instance_id, Job.status == "incident")
     ):
@@ -396,11 +406,40 @@ def retry_instance(
         job.attempts = 0
         job.due_at = utcnow()
         job.last_error = None
-    op.audit("retried", detail={"data": data or {}})
     op.instance.status = "running"
     op.advance()
     op.save()
     return op.instance
+
+
+def _retry_task(session: so.Session, op: InstanceOperation, task: Task) -> None:
+    """Repeat what failed: readying the task, running it, or (a submitted human task) completing it."""
+    failed_in = task.internal_data.pop(FAILED_IN, "run")
+    if failed_in == "update" and task.parent is not None:
+        # Readying a task inherits its parent's data over its own: corrections
+        # made on the failed task must survive that.
+        task.parent.data.update(task.data)
+        task._set_state(TaskState.WAITING)
+        with op.guard(running=task.parent):  # failing again is again a failure to ready it
+            task.task_spec._update(task)
+        return
+    task._set_state(TaskState.READY)
+    if not task.task_spec.manual:
+        return  # advance() runs it
+    submitted = session.scalar(
+        sa.select(HumanTask).where(
+            HumanTask.instance_id == op.instance.id,
+            HumanTask.task_uuid == str(task.id),
+            HumanTask.state == "error",
+        )
+    )
+    if submitted is None:
+        return  # failed before anyone worked on it: back to the inbox
+    with op.guard(running=task):
+        task.run()
+    if task.state == TaskState.COMPLETED:
+        submitted.state = "completed"
+        submitted.completed_at = utcnow()
 
 
 def list_tasks(
