@@ -23,8 +23,10 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from apscheduler.triggers.cron import CronTrigger
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
 
-from ._workflow import InstanceOperation, get_user_or_none
+from ._workflow import InstanceOperation, event_definitions, get_user_or_none, timer_due
 from .connectors import send_outbox_message
 from .db import is_postgresql
 from .definitions import resolve_definition
@@ -83,21 +85,41 @@ def acquire_jobs(
 
 
 def run_job(session: so.Session, job_id: int, worker_id: str) -> bool:
-    """Run one leased job inside the caller's transaction; return False if the lease was lost."""
+    """Run one leased job inside the caller's transaction; return False if the lease was lost.
+
+    A job its handler re-armed (a timer taken before it is due) stays, with its lease released.
+    """
     job = session.get(Job, job_id, populate_existing=True)
     if job is None or job.locked_by != worker_id or job.status != "pending":
         return False
     handler = _HANDLERS[job.kind]
-    handler(session, job)
+    rearmed = handler(session, job) is REARMED
     # The handler may already have removed the job (a fired timer's sync does).
     session.flush()
-    session.execute(sa.delete(Job).where(Job.id == job_id).execution_options(synchronize_session=False))
+    if rearmed:
+        session.execute(
+            sa.update(Job)
+            .where(Job.id == job_id)
+            .values(locked_by=None, locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        session.execute(sa.delete(Job).where(Job.id == job_id).execution_options(synchronize_session=False))
     return True
 
 
-def _fire_timer(session: so.Session, job: Job) -> None:
+class _Rearmed:
+    """What a job handler returns when the job must run again later instead of being removed."""
+
+
+REARMED = _Rearmed()
+# A timer taken early (another worker's clock runs ahead) waits at least this long before the next try.
+REARM_MIN_DELAY = dt.timedelta(seconds=1)
+
+
+def _fire_timer(session: so.Session, job: Job) -> _Rearmed | None:
     if job.instance_id is None:
-        return
+        return None
     op = InstanceOperation.lock(session, job.instance_id, actor=None)
     # The instance lock serialises us with user operations; the timer may have
     # been cancelled (job deleted) while we waited for it.
@@ -105,14 +127,23 @@ def _fire_timer(session: so.Session, job: Job) -> None:
         "running",
         "waiting",
     ):
-        return
+        return None
     task = op.task(job.task_uuid or "")
     if task is None:
-        return
-    op.audit("timer_fired", element=task.task_spec.bpmn_id, detail={"due": job.due_at.isoformat()})
+        return None
     op.workflow.refresh_timers()
+    if task.state == TaskState.WAITING:
+        # SpiffWorkflow, on this worker's clock, does not consider the timer due
+        # yet: the job was due early by another process's clock. Try again when
+        # the timer itself says it is due.
+        definitions = [d for d in event_definitions(task) if isinstance(d, TimerEventDefinition)]
+        due = timer_due(task, definitions[0]) if definitions else None
+        job.due_at = max(due or job.due_at, utcnow() + REARM_MIN_DELAY)
+        return REARMED
+    op.audit("timer_fired", element=task.task_spec.bpmn_id, detail={"due": job.due_at.isoformat()})
     op.advance()
     op.save()
+    return None
 
 
 def _send_outbox(session: so.Session, job: Job) -> None:
@@ -137,7 +168,7 @@ def _scheduled_start(session: so.Session, job: Job) -> None:
     _queue_next_start(session, schedule, after=job.due_at)
 
 
-_HANDLERS: dict[str, Callable[[so.Session, Job], None]] = {
+_HANDLERS: dict[str, Callable[[so.Session, Job], _Rearmed | None]] = {
     "timer": _fire_timer,
     "outbox": _send_outbox,
     "scheduled_start": _scheduled_start,

@@ -226,3 +226,25 @@ def test_retrying_an_incident_needs_an_admin_of_its_organisation(
         engine.retry_job(s, incident.id, user="north-req")
     with session_factory.begin() as s:
         assert engine.retry_job(s, incident.id, user="north-admin").status == "pending"
+
+
+def test_a_timer_taken_before_it_is_due_is_rearmed_not_lost(session_factory: Factory, deployed: None) -> None:
+    iid = _start(session_factory, "timers", deadline_after="PT1H", reminder_after="PT3H", cool_off="PT0S")
+    jobs = {j.id: j.due_at for j in _jobs(session_factory, iid)}
+    # Another worker's clock ran ahead: its job row says "due now", SpiffWorkflow says in an hour.
+    deadline_job = min(jobs, key=jobs.__getitem__)
+    with session_factory.begin() as s:
+        s.get_one(engine.Job, deadline_job).due_at = engine.models.utcnow() - dt.timedelta(minutes=5)
+    summary = engine.run_due_jobs(session_factory)
+    assert (summary.ran, summary.failed) == (1, 0)
+    with session_factory() as s:
+        assert "timer_fired" not in [e.kind for e in engine.instance_events(s, iid)]
+        assert engine.get_instance(s, iid).status == "running"
+        job = s.get_one(engine.Job, deadline_job)
+        assert (job.status, job.locked_by, job.due_at) == ("pending", None, jobs[deadline_job])
+    assert _open(session_factory, iid) == ["work"]
+    with _later(1.5):
+        assert engine.run_due_jobs(session_factory).ran == 1
+    with session_factory() as s:
+        assert engine.get_instance(s, iid).status == "completed"
+        assert [e.kind for e in engine.instance_events(s, iid)].count("timer_fired") == 1
