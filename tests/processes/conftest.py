@@ -1,7 +1,9 @@
 """Fixtures for the scenario tests of the shipped processes, and the BPMN coverage report.
 
-Every scenario runs twice (``driver`` is parametrised): straight through in
-memory, and through the engine and database with a save/restore between steps.
+Every scenario runs three times (``driver`` is parametrised): straight through
+in memory; through the engine and database with a save/restore between steps;
+and cold, as a fresh process would run each step (spec cache cleared, spec
+parsed from the database's deployment files, workflow restored from the database).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy.orm as so
 
-from tests.processes.driver import COVERAGE, Clock, Driver, driver_for
+from tests.processes.driver import COVERAGE, DRIVERS, Clock, Driver, driver_for
 
 # A Monday morning, so working-day arithmetic in the scenarios is easy to follow.
 SCENARIO_START = dt.datetime(2025, 3, 3, 8, 0, tzinfo=dt.UTC)
@@ -25,7 +27,7 @@ def clock() -> Iterator[Clock]:
         yield running
 
 
-@pytest.fixture(params=["straight", "save_restore"])
+@pytest.fixture(params=list(DRIVERS))
 def driver(
     request: pytest.FixtureRequest, session_factory: so.sessionmaker[so.Session], clock: Clock
 ) -> Driver:

@@ -1,4 +1,4 @@
-"""Two ways to drive a shipped process through a scenario, and the BPMN coverage they record.
+"""Three ways to drive a shipped process through a scenario, and the BPMN coverage they record.
 
 ``straight``: the workflow stays in memory, with the engine's own parser and
 sandboxed script engine, from start to end (SpiffWorkflow's "straight through").
@@ -8,8 +8,15 @@ database, so the instance is serialized, committed and restored between every
 two steps, and lane groups, separation of duties, jobs and message
 subscriptions are the real ones.
 
-Both validate submitted form data against the real schemas in the bundle, and
-both record which flow nodes and sequence flows the scenario reached.
+``cold``: as ``save_restore``, but every transaction starts with an empty spec
+cache, so each step parses the spec afresh from the deployment files in the
+database and restores the workflow onto it, as a fresh process (a restarted web
+worker, another machine's job worker) would. State that SpiffWorkflow keeps on
+parsed specs between steps, rather than in the serialized workflow, is lost
+there as it is in production.
+
+All validate submitted form data against the real schemas in the bundle, and
+all record which flow nodes and sequence flows the scenario reached.
 """
 
 from __future__ import annotations
@@ -413,7 +420,13 @@ class EngineRun(Run):
                 raise ScenarioError(
                     f"{self.process_id} instance {self.instance_id}: {instance.error_message}"
                 )
+            # An instance unchanged since it was last recorded has nothing new to cover, and
+            # restoring it (parsing its spec too, for the cold driver) after every step of every
+            # other instance would dominate the run time.
+            if self.driver.recorded_versions.get(self.instance_id) == instance.lock_version:
+                return
             COVERAGE.record(self.process_id, InstanceOperation(s, instance, actor=None).workflow)
+            self.driver.recorded_versions[self.instance_id] = instance.lock_version
 
     def open_tasks(self) -> list[str]:
         with self.driver.session_factory() as s:
@@ -458,6 +471,7 @@ class EngineDriver(Driver):
 
     def __init__(self, session_factory: so.sessionmaker[so.Session]) -> None:
         super().__init__(session_factory)
+        self.recorded_versions: dict[int, int] = {}
         with session_factory.begin() as s:
             for folder in sorted(PROCESSES.iterdir()):
                 if (folder / f"{folder.name}.bpmn").exists():
@@ -505,6 +519,45 @@ class EngineDriver(Driver):
             return [EngineRun(self, i.id, i.process_id) for i in s.scalars(stmt)]
 
 
+# cold: through the engine and the database, each transaction as in a fresh process --------------
+
+
+class ColdDriver(EngineDriver):
+    """The ``save_restore`` driver with the spec cache emptied at the start of every transaction.
+
+    Every operation (start, complete, message delivery, each due job, reading
+    tasks, data and status, coverage recording) opens its own transaction, and
+    the engine restores the workflow from the database in each, so clearing the
+    cache there makes every step run on a spec parsed afresh from the
+    deployment files, as it would in another process.
+    """
+
+    name = "cold"
+
+    def __init__(self, session_factory: so.sessionmaker[so.Session]) -> None:
+        # A sessionmaker of its own, so the listener stays with this driver's sessions.
+        cold_factory: so.sessionmaker[so.Session] = so.sessionmaker(
+            class_=session_factory.class_, **session_factory.kw
+        )
+        sa.event.listen(cold_factory, "after_transaction_create", _forget_specs)
+        super().__init__(cold_factory)
+
+
+def _forget_specs(session: so.Session, transaction: so.SessionTransaction) -> None:
+    if transaction.parent is None:
+        engine.SPEC_CACHE.clear()
+
+
+DRIVERS: dict[str, type[Driver]] = {
+    "straight": MemoryDriver,
+    "save_restore": EngineDriver,
+    "cold": ColdDriver,
+}
+
+
 def driver_for(kind: str, session_factory: so.sessionmaker[so.Session]) -> Driver:
-    """Return the driver named *kind* (``straight`` or ``save_restore``)."""
-    return MemoryDriver(session_factory) if kind == "straight" else EngineDriver(session_factory)
+    """Return the driver named *kind* (``straight``, ``save_restore`` or ``cold``).
+
+    :raises KeyError: no driver of that name.
+    """
+    return DRIVERS[kind](session_factory)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import engine
-from tests.processes.driver import Clock, Driver, Run, ScenarioError
+from tests.processes.driver import Clock, Driver, EngineDriver, Run, ScenarioError
 
 SE_PLAN_2025 = "212000-0001/2025"
 FI_MAILBOX = "hankinnat@esimerkkila.demo.example"
@@ -105,7 +105,7 @@ def test_a_year_of_goals_with_completions_corrective_action_and_carry_over(
     )
     assert goals["T8.1"]["schedule"] == [25, 50, 75, 100]
     assert goals["OWN-1"]["schedule"] == [10, 40, 70, 100]
-    if driver.name == "save_restore":
+    if isinstance(driver, EngineDriver):
         with pytest.raises(ScenarioError, match="No ready task 'approve_plan' for 'se-buyer'"):
             _decide(run, "se-buyer", "approve")
     _decide(run, "se-director", "approve", "Good plan.")
@@ -172,7 +172,7 @@ def test_a_year_of_goals_with_completions_corrective_action_and_carry_over(
     assert tracks == {"T8.1": ("on_track", "On schedule"), "OWN-1": ("off_track", "Reported red")}
     assert [g["goal_id"] for g in data["off_track_goals"]] == ["OWN-1"]
     assert run.open_tasks() == ["corrective_action"]
-    if driver.name == "save_restore":
+    if isinstance(driver, EngineDriver):
         with pytest.raises(ScenarioError, match="No ready task 'corrective_action' for 'se-buyer'"):
             run.complete("corrective_action", user="se-buyer", data={})
     run.complete(
@@ -279,7 +279,7 @@ def test_rejected_plan_ends_the_year_at_once(driver: Driver, clock: Clock) -> No
 
 def test_scheduled_start_with_nothing_assigned_and_no_next_year(driver: Driver, clock: Clock) -> None:
     new_year = dt.datetime(2026, 1, 1, 6, 0, tzinfo=dt.UTC)
-    if driver.name == "save_restore":
+    if isinstance(driver, EngineDriver):
         with driver.session_factory.begin() as s:
             with pytest.raises(engine.FormValidationError):
                 engine.start_instance(
