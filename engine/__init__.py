@@ -8,6 +8,7 @@ transaction. This package never imports Flask.
 from __future__ import annotations
 
 from ._specs import SPEC_CACHE, BundleFile
+from ._submitted import MAX_DATA_DEPTH, load_json
 from .attachments import MAX_ATTACHMENT_BYTES, add_attachment, get_attachment, list_attachments
 from .connectors import CONNECTORS, ConnectorContext, ConnectorRegistry, EmailConnector
 from .db import create_db_engine, create_session_factory, database_url, instance_path, upgrade_database
@@ -22,9 +23,11 @@ from .definitions import (
 from .errors import (
     ConflictError,
     ConnectorError,
+    DataError,
     DeploymentError,
     FormValidationError,
     InvalidStateError,
+    LimitError,
     NotFoundError,
     PermissionDeniedError,
     ProcflowError,
@@ -61,6 +64,14 @@ from .models import (
     Schedule,
     User,
 )
+from .repair import (
+    INSTANCE_STATUSES,
+    ResetTarget,
+    list_instances,
+    reset_instance,
+    reset_targets,
+    set_instance_data,
+)
 from .runtime import (
     cancel_instance,
     check_may_work_on,
@@ -86,7 +97,9 @@ from .seed import load_seed, read_seed_file, set_parameter
 
 __all__ = [
     "CONNECTORS",
+    "INSTANCE_STATUSES",
     "MAX_ATTACHMENT_BYTES",
+    "MAX_DATA_DEPTH",
     "ROLES",
     "SPEC_CACHE",
     "Attachment",
@@ -96,6 +109,7 @@ __all__ = [
     "ConnectorContext",
     "ConnectorError",
     "ConnectorRegistry",
+    "DataError",
     "DeployedProcess",
     "Deployment",
     "DeploymentError",
@@ -105,6 +119,7 @@ __all__ = [
     "HumanTask",
     "InvalidStateError",
     "Job",
+    "LimitError",
     "Membership",
     "MessageSubscription",
     "NotFoundError",
@@ -115,6 +130,7 @@ __all__ = [
     "ProcessDefinition",
     "ProcessInstance",
     "ProcflowError",
+    "ResetTarget",
     "SandboxViolation",
     "Schedule",
     "ScriptError",
@@ -146,10 +162,14 @@ __all__ = [
     "instance_path",
     "instance_subscriptions",
     "list_attachments",
+    "list_instances",
     "list_tasks",
+    "load_json",
     "load_seed",
     "membership_of",
     "read_seed_file",
+    "reset_instance",
+    "reset_targets",
     "resolve_definition",
     "resume_instance",
     "retry_instance",
@@ -158,6 +178,7 @@ __all__ = [
     "run_worker",
     "schedule_start",
     "send_message",
+    "set_instance_data",
     "set_parameter",
     "start_form",
     "start_instance",

@@ -632,28 +632,49 @@ def _with_context(err: ScriptError, *, element: str | None = None, line: int | N
     return err
 
 
+_HELPERS: dict[str, Any] = {
+    "date": date,
+    "datetime": datetime,
+    "timedelta": timedelta,
+    "Decimal": SafeDecimal,
+    "math": _SAFE_MATH,
+    "ZoneInfo": ZoneInfo,
+}
+
+# The names scripts see besides task data: the helpers above, ``parameters`` (the organisation's
+# dated values, which the engine adds as an extra global) and the builtins scripts may call
+# (``len``, ``sum``, ``Exception``...; not the forbidden ones, which no script can use anyway).
+# Data that comes from outside the model (a task submission, start data, a message payload, an
+# admin's correction) may not use these names as top-level keys: a script reading ``parameters``
+# must get the organisation's values, never what a user typed. The sandbox also lets its own
+# names win over task data of the same name (see SandboxedEnvironment), in case such data got in
+# some other way.
+RESERVED_DATA_NAMES: frozenset[str] = frozenset(
+    {*_HELPERS, "parameters"}
+    | {
+        name
+        for name, value in _GUARDS["__builtins__"].items()
+        if not name.startswith("_") and not isinstance(value, _Forbidden)
+    }
+)
+
+
 class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
     """Runs scripts/expressions against task data like ``TaskDataEnvironment``, but sandboxed.
 
     ``evaluate`` returns the expression's value; ``execute`` copies the variables a script assigns
-    (or deletes) back into ``context`` and leaves out functions, modules and helpers.  Task data
-    shadows helpers of the same name (a field called ``date`` wins).  Errors are raised as
-    ``ScriptError``/``SandboxViolation``/``ScriptTimeout``; a failed script leaves ``context``'s
-    top-level variables unchanged.
+    (or deletes) back into ``context`` and leaves out functions, modules and helpers.  The
+    sandbox's own names (:data:`RESERVED_DATA_NAMES` and the extra globals) win over task data
+    of the same name: a data key ``parameters`` or ``len`` is neither seen by scripts nor
+    replaced by them, and a script that assigns such a name keeps it to itself (it never becomes
+    task data).  Errors are raised as ``ScriptError``/``SandboxViolation``/``ScriptTimeout``; a
+    failed script leaves ``context``'s top-level variables unchanged.
     """
 
     def __init__(self, *, time_limit: float = 1.0, extra_globals: Mapping[str, Any] | None = None) -> None:
-        helpers: dict[str, Any] = {
-            "date": date,
-            "datetime": datetime,
-            "timedelta": timedelta,
-            "Decimal": SafeDecimal,
-            "math": _SAFE_MATH,
-            "ZoneInfo": ZoneInfo,
-        }
-        helpers.update(extra_globals or {})
-        super().__init__(helpers)
+        super().__init__({**_HELPERS, **(extra_globals or {})})
         self.time_limit = time_limit
+        self._own_names = RESERVED_DATA_NAMES | frozenset(self.globals)
 
     def evaluate(
         self, expression: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None
@@ -667,15 +688,15 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
         """Run ``script``; the variables it assigns end up in ``context``."""
         namespace = self._namespace(context, external_context)
         self._run(_compile(script, "exec"), namespace, "exec")
-        for key in [key for key in context if key not in namespace]:
+        own = self._own_names
+        for key in [key for key in context if key not in namespace and key not in own]:
             del context[key]  # the script used `del`
         external = external_context or {}
         for key, value in namespace.items():
-            if key in _GUARDS or (key.startswith("_") and key != "_" and key not in context):
+            if key in own or key in _GUARDS or (key.startswith("_") and key != "_" and key not in context):
                 continue
-            helper = external.get(key, self.globals.get(key, _MISSING))  # same precedence as _namespace
-            if key not in context and value is helper:
-                continue  # an untouched helper or external-context entry
+            if key not in context and value is external.get(key, _MISSING):
+                continue  # an untouched external-context entry
             if callable(value) or isinstance(value, (_SafeModule, types.ModuleType, types.GeneratorType)):
                 context.pop(key, None)  # like TaskDataEnvironment: no functions/modules in task data
             else:
@@ -685,10 +706,11 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
     def _namespace(
         self, context: Mapping[str, Any], external_context: Mapping[str, Any] | None
     ) -> dict[str, Any]:
-        namespace = dict(self.globals)
-        if external_context:
-            namespace.update(external_context)
+        namespace = dict(external_context or {})
         namespace.update(context)
+        for name in self._own_names.intersection(namespace):
+            del namespace[name]  # a builtin is looked up only when no global has its name
+        namespace.update(self.globals)  # the sandbox's own names win over data
         namespace.update(_GUARDS)  # last: data can never replace the guards
         return namespace
 

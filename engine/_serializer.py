@@ -33,6 +33,9 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 
+from .errors import LimitError
+from .limits import STATE_BYTES_VARIABLE, check_state_size, max_state_bytes
+
 DATA_TYPENAME = "procflow.data"
 _TYPENAME = "typename"
 
@@ -122,9 +125,38 @@ class WorkflowStateSerializer:
     def __init__(self) -> None:
         self._serializer = BpmnWorkflowSerializer(registry=_registry())
 
-    def dumps(self, workflow: BpmnWorkflow) -> str:
-        """Serialize *workflow* without its specs."""
-        return str(self._serializer.serialize_json(workflow))
+    def dumps(self, workflow: BpmnWorkflow, *, max_bytes: int | None = None) -> str:
+        """Serialize *workflow* without its specs, into at most *max_bytes* (see :func:`max_state_bytes`).
+
+        As ``BpmnWorkflowSerializer.serialize_json``, with the size checked
+        before the text is built: one string kept in many variables is written
+        once per variable, and would otherwise first become a text of gigabytes.
+
+        :raises LimitError: the state would be too large, or its data holds an
+            integer too long to write.
+        """
+        limit = max_state_bytes() if max_bytes is None else max_bytes
+        serializer = self._serializer
+        serializer.registry._encoder_mode = True
+        try:
+            dct = serializer.to_dict(workflow)
+            dct[serializer.VERSION_KEY] = serializer.VERSION
+            check_state_size(dct, limit)
+            text = json.dumps(dct, cls=serializer._encoder_cls)
+        except ValueError as exc:  # what the size check cannot foresee, e.g. a circular reference
+            raise LimitError(
+                f"the instance's state cannot be written: {exc}", limit="state", refused=True
+            ) from exc
+        finally:
+            serializer.registry._encoder_mode = False
+        if len(text) > limit:  # the encoder writes ASCII only: characters are bytes
+            raise LimitError(
+                f"the instance's state would be {len(text)} bytes, more than the limit of {limit} "
+                f"(set with {STATE_BYTES_VARIABLE})",
+                limit="state",
+                refused=True,
+            )
+        return text
 
     def loads(
         self,

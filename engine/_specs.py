@@ -3,6 +3,12 @@
 XML comes from users (process owners upload it), so it is parsed with entity
 resolution, DTD loading and network access off, and documents carrying a
 DOCTYPE are refused outright: no XXE, no entity-expansion bombs.
+
+Form files (JSON Schema and UI schema) may nest at most ``MAX_FORM_DEPTH``
+(64) levels of objects and arrays. Parsing, validating against and rendering
+a form all recurse once per level, so a deeper file is refused at deploy,
+measured without recursion, rather than ending in a ``RecursionError`` there
+or later.
 """
 
 from __future__ import annotations
@@ -25,11 +31,14 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
+from ._submitted import json_too_deep_at
 from .errors import DeploymentError
+from .limits import DeepBpmnParser, allow_long_chains, check_literal_durations, check_model_size
 
 BUNDLE_SUFFIXES = {".bpmn": "bpmn", ".dmn": "dmn", ".json": "form"}
 MAX_FILE_BYTES = 5 * 1024 * 1024
 FORM_PROPERTIES = ("formJsonSchemaFilename", "formUiSchemaFilename")
+MAX_FORM_DEPTH = 64
 
 _DOCTYPE = re.compile(r"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _SAFE_PARSER = etree.XMLParser(
@@ -183,10 +192,17 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
 
     :raises DeploymentError: naming file, line and element id of the first problem.
     """
-    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser = DeepBpmnParser(validator=VALIDATOR)
     roots: dict[str, etree._Element] = {}
     for item in files:
         if item.kind == "form":
+            too_deep = json_too_deep_at(item.content, MAX_FORM_DEPTH)
+            if too_deep is not None:
+                raise DeploymentError(
+                    f"JSON is nested more than {MAX_FORM_DEPTH} levels deep (column {too_deep[1]})",
+                    file=item.name,
+                    line=too_deep[0],
+                )
             try:
                 json.loads(item.content)
             except json.JSONDecodeError as exc:
@@ -194,6 +210,9 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
             continue
         root = parse_xml(item.content, item.name)
         roots[item.name] = root
+        if item.kind == "bpmn":
+            check_model_size(root, item.name)
+            check_literal_durations(root, item.name)
         try:
             if item.kind == "bpmn":
                 parser.add_bpmn_xml(root, filename=item.name)
@@ -228,6 +247,7 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
     for process_id in executable:
         for spec in [specs[process_id], *subprocess_specs[process_id].values()]:
             connect_loop_merges(spec)
+            allow_long_chains(spec)
     parsed = ParsedBundle(
         specs=specs, subprocess_specs=subprocess_specs, names=names, executable=executable, files=list(files)
     )

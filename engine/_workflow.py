@@ -39,6 +39,7 @@ from .connectors import CONNECTORS, ConnectorContext
 from .db import is_postgresql
 from .definitions import load_parsed
 from .errors import ConflictError, NotFoundError, ProcflowError, ScriptError
+from .limits import check_due_in, check_timer_value, guard_workflow, limit_in
 from .models import (
     AuditEvent,
     HumanTask,
@@ -66,6 +67,17 @@ ACTIVE_STATUSES = ("running", "waiting")
 FAILED_IN = "procflow_failed_in"
 
 _routing_depth: contextvars.ContextVar[int] = contextvars.ContextVar("procflow_routing_depth", default=0)
+# Operations of this transaction that are routing the messages they threw, by instance id. Their
+# workflows live in memory, ahead of the database: a message thrown back to one of them (a reply
+# within the same conversation) must be delivered to that workflow, not to a stale copy.
+_in_flight: contextvars.ContextVar[Mapping[int, InstanceOperation] | None] = contextvars.ContextVar(
+    "procflow_in_flight", default=None
+)
+
+
+def operations_in_flight() -> Mapping[int, InstanceOperation]:
+    """Return the operations, by instance id, that are routing their thrown messages in this context."""
+    return _in_flight.get() or {}
 
 
 def json_safe(value: Any) -> Any:
@@ -145,6 +157,13 @@ class ProcflowScriptEngine(SandboxedScriptEngine):
         super().__init__(time_limit=SCRIPT_TIME_LIMIT, extra_globals={"parameters": parameters})
         self._operation = operation
 
+    def evaluate(self, task: Task, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
+        value = super().evaluate(task, expression, external_context)
+        # SpiffWorkflow does date arithmetic with a timer's value right after this; a
+        # duration of a hundred million years would take it hours.
+        check_timer_value(task, expression, value)
+        return value
+
     def call_service(self, task: Task, **kwargs: Any) -> str:
         # Replaces the library's version, which refers to an undefined name when a service fails.
         from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
@@ -194,6 +213,7 @@ class InstanceOperation:
             self.workflow.script_engine = self.script_engine
         else:
             self.workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
+        guard_workflow(self.workflow, new=not instance.state)
         self.errored: BaseException | None = None
         # What the index tables hold for this instance right now; save() writes only the difference.
         self._ready_before = set(self._ready_human_task_ids())
@@ -287,6 +307,9 @@ class InstanceOperation:
         except SQLAlchemyError:
             raise
         except Exception as exc:
+            refused = limit_in(exc)
+            if refused is not None and refused.refused:
+                raise refused from None  # no consistent tree to record the failure in: store nothing
             current = running[-1] if isinstance(running, list) and running else running
             self.fail(exc, running=current if isinstance(current, Task) else None)
 
@@ -349,6 +372,7 @@ class InstanceOperation:
         if depth >= MAX_EVENT_ROUTING_DEPTH:
             raise ProcflowError(f"Messages bounced between instances more than {depth} times; stopping")
         token = _routing_depth.set(depth + 1)
+        flight = _in_flight.set({**operations_in_flight(), self.instance.id: self})
         try:
             for event in events:
                 if isinstance(event.event_definition, MessageEventDefinition):
@@ -361,6 +385,7 @@ class InstanceOperation:
                         actor=self.actor,
                     )
         finally:
+            _in_flight.reset(flight)
             _routing_depth.reset(token)
 
     # -- saving ----------------------------------------------------------------
@@ -522,8 +547,10 @@ class InstanceOperation:
         except SpiffWorkflowException:
             value = expression
         if isinstance(value, int | float | Decimal):
+            check_due_in(task.task_spec.bpmn_id, float(value))
             return now + dt.timedelta(days=float(value))
         if isinstance(value, str) and value.upper().startswith("P"):
+            check_due_in(task.task_spec.bpmn_id, value)
             parsed = TimerEventDefinition.parse_iso_duration(value)
             delta: dt.timedelta = TimerEventDefinition.get_timedelta_from_start(parsed, now)
             return now + delta
@@ -719,11 +746,7 @@ def _compact_tree(top: BpmnWorkflow, wf: Any) -> None:
     first_chain = _ancestors(unfinished[0])
     if len(first_chain) < COMPACT_DEPTH:
         return
-    common = set(first_chain)
-    for task in unfinished[1:]:
-        common &= set(_ancestors(task))
-    # first_chain runs from the task's parent up to the root; the first common one is the deepest.
-    keep_from = next((t for t in first_chain if t in common), None)
+    keep_from = _deepest_common_ancestor(first_chain, unfinished[1:])
     if keep_from is None or keep_from is root or keep_from.parent is root:
         return
     keep_ids = {t.id for t in _descendants(keep_from)}
@@ -736,6 +759,30 @@ def _compact_tree(top: BpmnWorkflow, wf: Any) -> None:
     root._children = [keep_from.id]
     if wf.last_task is not None and wf.last_task.id not in keep_ids:
         wf.last_task = keep_from
+
+
+def _deepest_common_ancestor(first_chain: list[Task], others: list[Task]) -> Task | None:
+    """Return the deepest task of *first_chain* (one task's ancestors, parent first) that is an
+    ancestor of every task in *others*.
+
+    Each walk up from another task stops where it meets the chain or a path
+    walked before (which met the chain no lower), so the whole costs one visit
+    per task: a long chain of predicted tasks made intersecting every
+    ancestor list quadratic.
+    """
+    position = {task.id: index for index, task in enumerate(first_chain)}
+    highest = 0
+    walked: set[UUID] = set()
+    for task in others:
+        parent = task.parent
+        while parent is not None and parent.id not in position and parent.id not in walked:
+            walked.add(parent.id)
+            parent = parent.parent
+        if parent is None:
+            return None  # *task* is the root: nothing is an ancestor of it
+        if parent.id in position:
+            highest = max(highest, position[parent.id])
+    return first_chain[highest] if first_chain else None
 
 
 def _ancestors(task: Task) -> list[Task]:

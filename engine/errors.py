@@ -61,6 +61,13 @@ class DeploymentError(ProcflowError, ValueError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class DataError(ProcflowError, ValueError):
+    """Data from outside the model (a message payload, JSON text) is refused before it is used.
+
+    The message names the key or the line; forms get :class:`FormValidationError` instead.
+    """
+
+
 class FormValidationError(ProcflowError, ValueError):
     """Submitted task data does not satisfy the task's form schema.
 
@@ -112,3 +119,22 @@ class ScriptTimeout(ScriptError):
 
 class ConnectorError(ProcflowError):
     """A service-task connector failed or is not registered."""
+
+
+class LimitError(ProcflowError):
+    """A model or an instance went past one of the engine's limits (see ``engine/limits.py``).
+
+    ``limit`` names the limit (``"call depth"``, ``"tasks"``, ``"duration"``,
+    ``"state"``); ``element`` is the BPMN element id, or the task data variable
+    for the state size, when known. ``refused`` is true for limits reached
+    where the task tree is half updated: the operation must then be refused
+    and nothing of it stored, rather than the failure recorded in the instance.
+    """
+
+    def __init__(
+        self, message: str, *, limit: str, element: str | None = None, refused: bool = False
+    ) -> None:
+        self.limit = limit
+        self.element = element
+        self.refused = refused
+        super().__init__(message)

@@ -30,9 +30,9 @@ from ._workflow import InstanceOperation, event_definitions, get_user_or_none, t
 from .connectors import send_outbox_message
 from .db import is_postgresql
 from .definitions import resolve_definition
-from .errors import NotFoundError, PermissionDeniedError
+from .errors import LimitError, NotFoundError, PermissionDeniedError
 from .identity import get_organisation, get_user, membership_of
-from .models import Job, Organisation, ProcessInstance, Schedule, User, utcnow
+from .models import AuditEvent, Job, Organisation, ProcessInstance, Schedule, User, utcnow
 from .runtime import start_instance
 
 log = logging.getLogger(__name__)
@@ -235,15 +235,30 @@ def _record_failure(session: so.Session, job_id: int, worker_id: str, error: Bas
     job.last_error = f"{type(error).__name__}: {error}"
     job.locked_by = None
     job.locked_until = None
-    if job.attempts >= MAX_ATTEMPTS:
+    # A limit of engine/limits.py is reached the same way on every attempt: no use retrying.
+    if job.attempts >= MAX_ATTEMPTS or isinstance(error, LimitError):
         job.status = "incident"
         if job.instance_id is not None:
             instance = session.get(ProcessInstance, job.instance_id)
             if instance is not None and instance.status in ("running", "waiting"):
                 instance.status = "error"
-                instance.error_message = (
-                    f"Job {job.id} ({job.kind}) failed {job.attempts} times: {job.last_error}"
-                )
+                if isinstance(error, LimitError):
+                    instance.error_message = (
+                        f"{error} (job {job.id}, {job.kind}; nothing of the step was stored)"
+                    )
+                    session.add(
+                        AuditEvent(
+                            organisation_id=instance.organisation_id,
+                            instance_id=instance.id,
+                            kind="error",
+                            element=error.element,
+                            detail={"message": instance.error_message, "limit": error.limit},
+                        )
+                    )
+                else:
+                    instance.error_message = (
+                        f"Job {job.id} ({job.kind}) failed {job.attempts} times: {job.last_error}"
+                    )
         return True
     job.due_at = utcnow() + dt.timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** (job.attempts - 1))
     return False

@@ -17,13 +17,23 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
+from forms import validate_submission
+
 from ._sandbox import SandboxedEnvironment
-from ._workflow import InstanceOperation, canonical_key, event_definitions, get_user_or_none, json_safe
-from .definitions import visible_definitions
-from .errors import NotFoundError, ProcflowError
+from ._submitted import submitted_data_errors
+from ._workflow import (
+    InstanceOperation,
+    canonical_key,
+    event_definitions,
+    get_user_or_none,
+    json_safe,
+    operations_in_flight,
+)
+from .definitions import load_parsed, visible_definitions
+from .errors import DataError, FormValidationError, NotFoundError, ProcflowError
 from .identity import get_organisation
-from .models import MessageSubscription, ProcessInstance
-from .runtime import create_instance
+from .models import MessageSubscription, ProcessDefinition, ProcessInstance
+from .runtime import create_instance, start_event_form
 
 _expressions = SandboxedEnvironment(time_limit=1.0)
 
@@ -48,12 +58,19 @@ def send_message(
 ) -> list[ProcessInstance]:
     """Deliver message *name* within *organisation*; return the instances it reached or started.
 
-    Runs in the caller's transaction.
+    Runs in the caller's transaction. The payload's keys become task data, so
+    they follow the rules of a task submission (see :func:`engine.complete_task`).
 
     :raises NotFoundError: unknown organisation, or nothing waits for or starts on this message.
+    :raises DataError: a payload key is a reserved name, or the payload nests too deep.
     """
     org = get_organisation(session, organisation)
-    reached = _deliver(session, org.id, name, dict(payload or {}), actor=user, source_instance_id=None)
+    body = dict(payload or {})
+    errors = submitted_data_errors(body)
+    if errors:
+        details = "; ".join(message for messages in errors.values() for message in messages)
+        raise DataError(f"Message {name!r} was not delivered: its payload is refused: {details}")
+    reached = _deliver(session, org.id, name, body, actor=user, source_instance_id=None)
     if not reached:
         raise NotFoundError(f"No instance waits for message {name!r} and no process starts on it")
     return reached
@@ -70,7 +87,16 @@ def deliver_thrown_message(
 ) -> list[ProcessInstance]:
     """Route a message an instance threw; unmatched messages are dropped (and audited by the caller)."""
     body = payload if isinstance(payload, dict) else {"payload": payload}
-    return _deliver(session, organisation_id, name, body, actor=actor, source_instance_id=source_instance_id)
+    try:
+        return _deliver(
+            session, organisation_id, name, body, actor=actor, source_instance_id=source_instance_id
+        )
+    except FormValidationError as exc:
+        # The sender's model built the payload; its user cannot fix it field by field.
+        raise ProcflowError(
+            f"Instance {source_instance_id} sent message {name!r} with a payload that does not "
+            f"satisfy the start form of the process it starts: {exc}"
+        ) from exc
 
 
 def _deliver(
@@ -105,7 +131,22 @@ def _deliver(
         stmt = stmt.where(MessageSubscription.instance_id != source_instance_id)
     subscriptions = list(session.scalars(stmt))
     reached: list[ProcessInstance] = []
+    in_flight = operations_in_flight()
+    for op in list(in_flight.values()):
+        # Already locked, restored and ahead of its row: catch it in memory (its owner saves it).
+        if (
+            op.instance.id == source_instance_id
+            or op.instance.organisation_id != organisation_id
+            or op.instance.status not in ("running", "waiting")
+        ):
+            continue
+        if _catch(op, name, payload):
+            op.audit("message_received", detail={"message": name, "payload": payload})
+            op.advance()
+            reached.append(op.instance)
     for instance_id in dict.fromkeys(s.instance_id for s in subscriptions):
+        if instance_id in in_flight:
+            continue
         op = InstanceOperation.lock(session, instance_id, actor=actor)
         if op.instance.status not in ("running", "waiting"):
             continue
@@ -118,7 +159,7 @@ def _deliver(
         return reached
     for definition in definitions:
         if name in (definition.message_starts or []):
-            reached.append(_start_by_message(session, definition.id, organisation_id, name, payload, actor))
+            reached.append(start_by_message(session, definition, organisation_id, name, payload, actor=actor))
     return reached
 
 
@@ -144,18 +185,41 @@ def _catch(op: InstanceOperation, name: str, payload: dict[str, Any]) -> bool:
     return caught > 0
 
 
-def _start_by_message(
+def start_by_message(
     session: so.Session,
-    definition_id: int,
+    definition: ProcessDefinition,
     organisation_id: int,
     name: str,
     payload: dict[str, Any],
+    *,
     actor: str | None,
+    business_key: str | None = None,
+    title: str | None = None,
 ) -> ProcessInstance:
+    """Start *definition* through its start event on message *name*, with *payload* as the message.
+
+    If that start event has a form, the payload must satisfy it, as a start by hand would.
+
+    :raises FormValidationError: the payload does not satisfy the start event's form.
+    """
+    events = [
+        ts
+        for ts in load_parsed(session, definition).specs[definition.process_id].task_specs.values()
+        if isinstance(ts, StartEvent) and getattr(ts.event_definition, "name", None) == name
+    ]
+    form = start_event_form(session, definition, events[0]) if events else None
+    if form is not None:
+        errors = validate_submission(form[0], payload)
+        if errors:
+            raise FormValidationError(errors)
     starter = get_user_or_none(session, actor)
-    instance = create_instance(session, definition_id, organisation_id, starter)
+    instance = create_instance(
+        session, definition.id, organisation_id, starter, business_key=business_key, title=title
+    )
     op = InstanceOperation(session, instance, actor=actor)
-    op.audit("started", detail={"message": name, "payload": json_safe(payload)})
+    op.audit(
+        "started", detail={"message": name, "payload": json_safe(payload), "version": definition.version}
+    )
     # Other start events (a none start for manual registration, say) would fire
     # first and cancel this one; this instance starts by the message only.
     for task in op.workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):

@@ -11,12 +11,15 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from forms import validate_submission
+from forms import keep_read_only, validate_submission
 
+from ._submitted import submitted_data_errors
 from ._workflow import ACTIVE_STATUSES, FAILED_IN, InstanceOperation, get_user_or_none, json_safe
 from .db import is_postgresql
 from .definitions import bundle_json, load_parsed, resolve_definition
@@ -54,11 +57,15 @@ def start_instance(
 ) -> ProcessInstance:
     """Start *process_id* for *organisation* and run it to its first wait states.
 
-    ``user=None`` starts as the system (scheduled and message starts).
+    ``user=None`` starts as the system (scheduled and message starts). *data*
+    is checked like a task submission (see :func:`complete_task`); read-only
+    fields of a start form get no value, since there is no case yet.
 
     :raises NotFoundError: unknown organisation, user or process, or the user is
         not a member of the organisation.
     :raises PermissionDeniedError: the user's roles do not allow starting processes.
+    :raises FormValidationError: the data uses a reserved name, nests too deep,
+        or does not satisfy the start form; names each bad field.
     """
     org = get_organisation(session, organisation)
     starter = get_user_or_none(session, user)
@@ -69,11 +76,25 @@ def start_instance(
         if not STARTER_ROLES & set(membership.roles):
             raise PermissionDeniedError(f"User {user!r} may not start processes in {organisation!r}")
     definition = resolve_definition(session, process_id, org.id)
+    data = dict(data or {})
+    errors = submitted_data_errors(data)
+    if errors:
+        raise FormValidationError(errors)
     form = start_form(session, definition)
     if form is not None:
-        errors = validate_submission(form[0], data or {})
+        data = keep_read_only(form[0], form[1], data, {})
+        errors = validate_submission(form[0], data)
         if errors:
             raise FormValidationError(errors)
+    event = manual_start_event(session, definition)
+    message = _message_name(event) if event is not None else None
+    if message is not None:
+        # The process starts only on a message: starting it by hand is sending it that message.
+        from .messages import start_by_message
+
+        return start_by_message(
+            session, definition, org.id, message, data, actor=user, business_key=business_key, title=title
+        )
     instance = create_instance(
         session, definition.id, org.id, starter, business_key=business_key, title=title
     )
@@ -119,24 +140,58 @@ def create_instance(
     return instance
 
 
+def _message_name(event: StartEvent) -> str | None:
+    definition = getattr(event, "event_definition", None)
+    return definition.name if isinstance(definition, MessageEventDefinition) else None
+
+
+def _form_of(event: StartEvent) -> str | None:
+    properties = (getattr(event, "extensions", None) or {}).get("properties", {})
+    return properties.get("formJsonSchemaFilename") or None
+
+
+def manual_start_event(session: so.Session, definition: ProcessDefinition) -> StartEvent | None:
+    """Return the start event a start by hand goes through: a none start, else the only message start.
+
+    A none start with a form is preferred over one without. A process that
+    starts only on messages is started by hand by sending it the message of
+    its start event (the one with a form, if several): the form's data is the
+    message's payload. ``None``: the process has neither (it starts on timers).
+    """
+    spec = load_parsed(session, definition).specs[definition.process_id]
+    events = [ts for ts in spec.task_specs.values() if isinstance(ts, StartEvent)]
+    plain = [e for e in events if isinstance(e.event_definition, NoneEventDefinition)]
+    by_message = [e for e in events if _message_name(e) is not None]
+    for candidates in (plain, by_message):
+        if candidates:
+            return next((e for e in candidates if _form_of(e)), candidates[0])
+    return None
+
+
+def start_event_form(
+    session: so.Session, definition: ProcessDefinition, event: StartEvent
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """Return the JSON Schema and UI schema of *event*'s form, if it names one."""
+    reference = _form_of(event)
+    if reference is None:
+        return None
+    properties = (getattr(event, "extensions", None) or {}).get("properties", {})
+    schema: dict[str, Any] = bundle_json(session, definition, reference)
+    ui = properties.get("formUiSchemaFilename")
+    return schema, bundle_json(session, definition, ui) if ui else None
+
+
 def start_form(
     session: so.Session, definition: ProcessDefinition
 ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-    """Return the JSON Schema and UI schema of the process's start form, if its start event names one.
+    """Return the JSON Schema and UI schema of the form a start by hand fills in, if there is one.
 
     A start event carries a form the same way a user task does
-    (``formJsonSchemaFilename`` / ``formUiSchemaFilename`` properties).
+    (``formJsonSchemaFilename`` / ``formUiSchemaFilename`` properties); see
+    :func:`manual_start_event` for which start event that is.
     """
-    spec = load_parsed(session, definition).specs[definition.process_id]
-    for task_spec in spec.task_specs.values():
-        if not isinstance(task_spec, StartEvent):
-            continue
-        properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
-        if properties.get("formJsonSchemaFilename"):
-            schema: dict[str, Any] = bundle_json(session, definition, properties["formJsonSchemaFilename"])
-            ui = properties.get("formUiSchemaFilename")
-            return schema, bundle_json(session, definition, ui) if ui else None
-    return None
+    event = manual_start_event(session, definition)
+    return start_event_form(session, definition, event) if event is not None else None
 
 
 def get_instance(
@@ -251,25 +306,34 @@ def complete_task(
 ) -> ProcessInstance:
     """Complete human task *task_id* as *user* with *data*, and run on to the next wait states.
 
-    The data is validated against the task's form schema first.
+    *data* stays data: a top-level key may not be a name the script sandbox
+    reserves (``parameters``, ``date``, ``len``..., or any name starting with
+    ``_``), and it may nest at most ``MAX_DATA_DEPTH`` levels. What is sent for
+    a read-only field of the form (at any depth) is ignored and the value the
+    case holds is kept; the result is then validated against the form schema.
 
     :raises NotFoundError: no such task, or not in the user's organisation.
     :raises PermissionDeniedError: lane group, assignee or separation of duties refuses the user.
-    :raises FormValidationError: the data does not satisfy the form; names each bad field.
+    :raises FormValidationError: the data uses a reserved name, nests too deep, or
+        does not satisfy the form; names each bad field.
     :raises ConflictError: the task was completed or cancelled meanwhile.
     :raises InvalidStateError: the instance is suspended or not active.
     """
     data = dict(data or {})
     op, task, actor = _lock_task(session, task_id, user)
     check_may_work_on(session, task, actor)
-    schema = task_form_schema(session, task)
-    if schema is not None:
-        errors = validate_submission(schema, data)
-        if errors:
-            raise FormValidationError(errors)
+    errors = submitted_data_errors(data)
+    if errors:
+        raise FormValidationError(errors)
     spiff_task = op.task(task.task_uuid)
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise ConflictError(f"Task {task.id} ({task.name}) is no longer active")
+    schema = task_form_schema(session, task)
+    if schema is not None:
+        data = keep_read_only(schema, task_ui_schema(session, task), data, spiff_task.data)
+        errors = validate_submission(schema, data)
+        if errors:
+            raise FormValidationError(errors)
     spiff_task.set_data(**data)
     with op.guard(running=spiff_task):
         spiff_task.run()
@@ -386,13 +450,20 @@ def retry_instance(
 ) -> ProcessInstance:
     """Run the failed tasks of an instance in ``error`` again, optionally with corrected data.
 
-    Also re-arms jobs of the instance that had become incidents.
+    Also re-arms jobs of the instance that had become incidents. What failed is
+    repeated: a task that failed while running runs again, one that failed while
+    being readied (a pre-script, a multi-instance's input) is readied again, and a
+    human task whose post-script failed completes again with what was submitted.
 
     :raises InvalidStateError: the instance is not in ``error``.
+    :raises FormValidationError: *data* uses a reserved name or nests too deep.
     """
     op = _admin_operation(session, instance_id, user)
     if op.instance.status != "error":
         raise InvalidStateError(f"Instance {instance_id} is {op.instance.status}, not in error")
+    errors = submitted_data_errors(data or {})
+    if errors:
+        raise FormValidationError(errors)
     op.audit("retried", detail={"data": data or {}})
     op.instance.error_message = None
     for task in op.workflow.get_tasks(state=TaskState.ERROR):

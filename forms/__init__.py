@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .messages import translate_message
-from .model import ATTACHMENT_PREFIX, Field, Form, build_form, localized
+from .model import ATTACHMENT_PREFIX, Field, Form, build_form, is_read_only, localized
+from .read_only import keep_read_only
 from .render import AttachmentLink, display_value, render_fields
 from .submission import Submission, parse_number, parse_submission
 from .validation import validate_submission
@@ -16,6 +17,8 @@ __all__ = [
     "Submission",
     "build_form",
     "display_value",
+    "is_read_only",
+    "keep_read_only",
     "localized",
     "parse_number",
     "parse_submission",

@@ -113,6 +113,15 @@ def choices(schema: Mapping[str, Any], locale: str = "en") -> list[tuple[Any, st
     return None
 
 
+def is_read_only(schema: Mapping[str, Any], ui: Mapping[str, Any]) -> bool:
+    """Tell whether a field is read-only: ``readOnly`` in its schema or ``ui:readonly`` in its UI schema.
+
+    A read-only field shows context from earlier steps; what a submitter sends
+    for it is never taken (see :func:`forms.keep_read_only`).
+    """
+    return bool(ui.get("ui:readonly") or schema.get("readOnly"))
+
+
 def widget_for(schema: Mapping[str, Any], ui: Mapping[str, Any], *, required: bool) -> str:
     """Choose the widget of a property from its schema and UI schema."""
     requested = ui.get("ui:widget")
@@ -209,7 +218,7 @@ def _build(
         help=localized(ui.get("ui:help"), locale) or schema_text(schema, "description", locale),
         placeholder=localized(ui.get("ui:placeholder"), locale),
         errors=list(errors.get(path, [])),
-        readonly=bool(ui.get("ui:readonly") or schema.get("readOnly")),
+        readonly=is_read_only(schema, ui),
         attrs=_attrs(schema, widget, ui),
         currency=options.get("currency") if widget == "money" else None,
     )

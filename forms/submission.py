@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from .messages import NOT_A_CHOICE, NOT_A_NUMBER, NOT_A_WHOLE_NUMBER
-from .model import ATTACHMENT_PREFIX, choices, ordered_properties, schema_type, widget_for
+from .model import ATTACHMENT_PREFIX, choices, is_read_only, ordered_properties, schema_type, widget_for
 
 ACTION_FIELD = "_action"
 ROWS_SUFFIX = "/__rows"
@@ -182,11 +182,20 @@ def _rows(
 ) -> _Parsed:
     items: Mapping[str, Any] = schema.get("items") or {}
     item_ui: Mapping[str, Any] = ui.get("items") or {}
+    context_rows = context if isinstance(context, list) else []
+    if is_read_only(items, item_ui):
+        # Every row is context from earlier steps (as for a read-only field, see _object).
+        if not isinstance(context, list):
+            return _MISSING
+        kept = [_from_json(row, items) for row in context]
+        return _Parsed(present=True, data=kept, value=list(kept))
     parsed_rows = []
     for index in range(_row_count(path, form)):
         row_path = f"{path}/{index}"
         if schema_type(items) == "object":
-            row = _object(row_path, items, item_ui, form, files, store_file, None, keep_empty=keep_empty)
+            # Read-only cells show the case's row at the same position (forms.keep_read_only matches so too).
+            known = context_rows[index] if index < len(context_rows) else None
+            row = _object(row_path, items, item_ui, form, files, store_file, known, keep_empty=keep_empty)
             filled = any(v not in (None, "", False, []) for v in (row.value or {}).values())
         else:
             row = _field(
@@ -225,7 +234,7 @@ def _object(
         child_path = f"{path}/{name}" if path else name
         child_ui: Mapping[str, Any] = ui.get(name) or {}
         child_schema: Mapping[str, Any] = properties[name]
-        if child_ui.get("ui:readonly") or child_schema.get("readOnly"):
+        if is_read_only(child_schema, child_ui):
             # Read-only context is shown from earlier steps, never taken from the browser.
             if name in context:
                 data[name] = values[name] = _from_json(context[name], child_schema)

@@ -1,4 +1,4 @@
-"""The ``procflow`` command line: database, organisations, users, deploy, run, worker.
+"""The ``procflow`` command line: database, organisations, users, deploy, run, repair, worker.
 
 With ``--json`` a command prints one JSON object on stdout. Errors exit with
 status 1 and one line on stderr. The database comes from
@@ -22,6 +22,7 @@ import sqlalchemy.orm as so
 import engine
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 DEMO_FILE = Path(__file__).resolve().parent.parent / "processes" / "demo.json"
 
@@ -50,6 +51,13 @@ def _handles_errors(func: F) -> F:
             _fail(str(exc).replace("\n", " "))
         except (json.JSONDecodeError, ValueError) as exc:
             _fail(str(exc).replace("\n", " "))
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            # Not an error the engine foresaw (a database that is down, a bug): still one
+            # line for the user; the trace goes to the log for whoever runs with --verbose.
+            log.info("%s failed", func.__name__, exc_info=True)
+            _fail(f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())} (-v shows the trace)")
 
     return wrapper  # type: ignore[return-value]
 
@@ -58,7 +66,9 @@ def _load_data(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
+        data = engine.load_json(raw)
+    except engine.DataError as exc:
+        raise ValueError(f"--data {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"--data is not valid JSON: {exc.msg} at column {exc.colno}") from exc
     if not isinstance(data, dict):
@@ -295,6 +305,90 @@ def show(instance_id: int, as_json: bool) -> None:
         lines.append(f"error: {payload['error']}")
     lines += [f"  {e['at']} {e['kind']} {e['element'] or ''} {e['actor'] or ''}" for e in payload["events"]]
     _emit(as_json, payload, "\n".join(lines))
+
+
+@main.command()
+@click.option("--org", "organisation", help="Only this organisation's instances (its key).")
+@click.option("--status", type=click.Choice(engine.INSTANCE_STATUSES))
+@click.option("--process", "process_id", help="Only instances of this process id.")
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def instances(organisation: str | None, status: str | None, process_id: str | None, as_json: bool) -> None:
+    """List process instances, newest first."""
+    with _transaction() as session:
+        organisation_id = engine.get_organisation(session, organisation).id if organisation else None
+        found = engine.list_instances(
+            session, organisation_id=organisation_id, status=status, process_id=process_id
+        )
+        rows: list[dict[str, Any]] = [
+            {
+                "id": i.id,
+                "process_id": i.process_id,
+                "version": i.definition.version,
+                "status": i.status,
+                "title": i.title,
+                "business_key": i.business_key,
+                "started_at": i.created_at.isoformat(),
+            }
+            for i in found
+        ]
+    text = "\n".join(
+        f"{r['id']}\t{r['process_id']} v{r['version']}\t{r['status']}\t{r['title']}"
+        + (f" [{r['business_key']}]" if r["business_key"] else "")
+        for r in rows
+    )
+    _emit(as_json, {"instances": rows}, text or "no instances")
+
+
+@main.group()
+def instance() -> None:
+    """Repair one instance: retry, correct its data, move it back."""
+
+
+def _emit_instance(session: so.Session, as_json: bool, instance: engine.ProcessInstance) -> None:
+    tasks = [_task_dict(t) for t in engine.list_tasks(session, instance_id=instance.id)]
+    payload = {"instance_id": instance.id, "status": instance.status, "tasks": tasks}
+    text = f"instance {instance.id} {instance.status}; open tasks: {[t['id'] for t in tasks]}"
+    if instance.error_message:
+        text += f"\nerror: {instance.error_message}"
+    _emit(as_json, payload, text)
+
+
+@instance.command("retry")
+@click.argument("instance_id", type=int)
+@click.option("--user", "username", help="An admin of the instance's organisation (default: the system).")
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def instance_retry(instance_id: int, username: str | None, as_json: bool) -> None:
+    """Run the failed step of instance INSTANCE_ID again."""
+    with _transaction() as session:
+        _emit_instance(session, as_json, engine.retry_instance(session, instance_id, user=username))
+
+
+@instance.command("set-data")
+@click.argument("instance_id", type=int)
+@click.option("--user", "username", required=True, help="An admin of the instance's organisation.")
+@click.option("--data", required=True, help="A JSON object of the fields to set.")
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def instance_set_data(instance_id: int, username: str, data: str, as_json: bool) -> None:
+    """Merge fields into the data of instance INSTANCE_ID (its failed step's, else its open steps')."""
+    fields = _load_data(data)
+    with _transaction() as session:
+        updated = engine.set_instance_data(session, instance_id, user=username, data=fields)
+        _emit_instance(session, as_json, updated)
+
+
+@instance.command("reset")
+@click.argument("instance_id", type=int)
+@click.option("--to", "to", required=True, help="The BPMN id of the earlier step.")
+@click.option("--user", "username", required=True, help="An admin of the instance's organisation.")
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def instance_reset(instance_id: int, to: str, username: str, as_json: bool) -> None:
+    """Move instance INSTANCE_ID back to an earlier step, which runs again from there."""
+    with _transaction() as session:
+        _emit_instance(session, as_json, engine.reset_instance(session, instance_id, to=to, user=username))
 
 
 @main.command("send-message")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -40,8 +41,19 @@ def instance(instance_id: int) -> str:
 
     :raises NotFound: (404) no such instance in the user's organisation.
     """
+    return _render_instance(_instance(instance_id))
+
+
+# Statuses in which admins may correct the data and move the case back (a
+# suspended case is resumed first; an ended one is history).
+REPAIRABLE_STATUSES = ("running", "waiting", "error")
+
+
+def _render_instance(
+    current: engine.ProcessInstance, *, data_input: str | None = None, data_errors: list[str] | None = None
+) -> str:
     db = db_session()
-    current = _instance(instance_id)
+    instance_id = current.id
     tasks = engine.list_tasks(db, instance_id=instance_id, state=None)
     events = engine.instance_events(db, instance_id)
     is_admin = "admin" in roles()
@@ -55,17 +67,25 @@ def instance(instance_id: int) -> str:
         else []
     )
     names = {t.bpmn_id: t.name for t in tasks}
+    data = engine.instance_data(db, current)
+    repairable = is_admin and current.status in REPAIRABLE_STATUSES
+    if data_input is None:
+        data_input = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
     return render_template(
         "instances/instance.html",
         instance=current,
         tasks=tasks,
         events=events,
         element_names=names,
-        data=engine.instance_data(db, current),
+        data=data,
         attachments=engine.list_attachments(db, instance_id),
         diagram=engine.element_states(db, current),
         is_admin=is_admin,
         incidents=incidents,
+        repairable=repairable,
+        data_input=data_input,
+        data_errors=data_errors or [],
+        reset_targets=engine.reset_targets(db, current) if repairable else [],
     )
 
 
@@ -167,4 +187,73 @@ def retry_incident(instance_id: int, job_id: int) -> Response:
         abort(404)
     engine.retry_job(db, job_id, user=g.user.username)
     flash(_("The job will run again shortly."), "success")
+    return redirect(url_for("instances.instance", instance_id=instance_id), code=303)
+
+
+@bp.route("/<int:instance_id>/data", methods=["POST"])
+@require_role("admin")
+def set_data(instance_id: int) -> Response | tuple[str, int]:
+    """Correct the data of an instance (admins): the fields that differ from the current data are merged in.
+
+    Input that is not a JSON object, or fields the engine refuses, come back on
+    the page beside the text, which is kept.
+
+    :raises NotFound: (404) no such instance in the user's organisation.
+    :raises Forbidden: (403) the user is not an admin.
+    :raises Conflict: (409) the instance has ended.
+    """
+    current = _instance(instance_id)
+    raw = request.form.get("data", "")
+    try:
+        submitted = engine.load_json(raw)
+    except json.JSONDecodeError as exc:
+        message = _(
+            "This is not valid JSON: %(error)s (line %(line)s, column %(column)s).",
+            error=exc.msg,
+            line=exc.lineno,
+            column=exc.colno,
+        )
+        return _render_instance(current, data_input=raw, data_errors=[message]), 422
+    except engine.DataError as exc:
+        return _render_instance(current, data_input=raw, data_errors=[str(exc)]), 422
+    if not isinstance(submitted, dict):
+        message = _("The data must be a JSON object of field names and values.")
+        return _render_instance(current, data_input=raw, data_errors=[message]), 422
+    db = db_session()
+    before = engine.instance_data(db, current)
+    missing = object()
+    changed = {key: value for key, value in submitted.items() if before.get(key, missing) != value}
+    if not changed:
+        flash(_("Nothing was changed."), "info")
+        return redirect(url_for("instances.instance", instance_id=instance_id), code=303)
+    g.rerender_form = lambda errors: _render_instance(
+        current,
+        data_input=raw,
+        data_errors=[
+            f"{field}: {message}" if field else message for field, ms in errors.items() for message in ms
+        ],
+    )
+    engine.set_instance_data(db, instance_id, user=g.user.username, data=changed)
+    flash(_("The case data is saved: %(fields)s.", fields=", ".join(sorted(changed))), "success")
+    return redirect(url_for("instances.instance", instance_id=instance_id), code=303)
+
+
+@bp.route("/<int:instance_id>/reset", methods=["POST"])
+@require_role("admin")
+def reset(instance_id: int) -> Response:
+    """Move an instance back to an earlier step, which is done again from there (admins).
+
+    :raises NotFound: (404) no such instance in the user's organisation, or no such element.
+    :raises Forbidden: (403) the user is not an admin.
+    :raises BadRequest: (400) no step was chosen.
+    :raises Conflict: (409) the instance is suspended or has ended, or the step has not run.
+    """
+    current = _instance(instance_id)
+    to = request.form.get("to", "")
+    if not to:
+        abort(400)
+    db = db_session()
+    names = {t.bpmn_id: t.name for t in engine.reset_targets(db, current)}
+    engine.reset_instance(db, instance_id, to=to, user=g.user.username)
+    flash(_("The case was moved back to “%(name)s”.", name=names.get(to, to)), "success")
     return redirect(url_for("instances.instance", instance_id=instance_id), code=303)

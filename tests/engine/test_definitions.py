@@ -120,6 +120,30 @@ def test_invalid_json_form_is_refused(session_factory: so.sessionmaker[so.Sessio
     assert (info.value.file, info.value.line) == ("approve.schema.json", 2)
 
 
+@pytest.mark.parametrize("depth", [65, 100_000])
+def test_too_deeply_nested_form_is_refused(
+    session_factory: so.sessionmaker[so.Session], tmp_path: Path, depth: int
+) -> None:
+    bundle = _copy_bundle(tmp_path)
+    nested = "[" * (depth - 1) + "]" * (depth - 1)  # inside the form's own object: *depth* levels in all
+    (bundle / "approve.schema.json").write_text('{"type": "object",\n "x-notes": ' + nested + "}")
+    too_deep = pytest.raises(engine.DeploymentError, match="nested more than 64 levels deep")
+    with too_deep as info, session_factory.begin() as s:
+        engine.deploy_path(s, bundle)
+    assert (info.value.file, info.value.line) == ("approve.schema.json", 2)
+
+
+def test_form_nested_to_the_limit_deploys(
+    session_factory: so.sessionmaker[so.Session], tmp_path: Path
+) -> None:
+    bundle = _copy_bundle(tmp_path)
+    schema = bundle / "approve.schema.json"
+    schema.write_text(schema.read_text().rstrip()[:-1] + ', "x-notes": ' + "[" * 63 + "]" * 63 + "}")
+    with session_factory.begin() as s:
+        (deployed,) = engine.deploy_path(s, bundle)
+    assert deployed.changed
+
+
 XXE = """<?xml version="1.0"?>
 <!DOCTYPE bpmn:definitions [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">

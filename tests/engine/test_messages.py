@@ -152,3 +152,80 @@ def test_messages_start_event_subprocesses_each_time(session_factory: Factory, o
     with session_factory() as s:
         # The main flow has ended, but questions in progress keep the case open.
         assert engine.get_instance(s, tender).status == "running"
+
+
+def _instances(session_factory: Factory) -> list[tuple[str, str]]:
+    with session_factory() as s:
+        return [(i.process_id, i.status) for i in s.query(engine.ProcessInstance).order_by("id")]
+
+
+def test_a_reply_thrown_back_within_the_same_operation_reaches_the_sender(
+    session_factory: Factory, orgs: None
+) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "conversation")
+    requester = _start(session_factory, "requester", case_id="C-1", item="desk")
+    assert _instances(session_factory) == [("requester", "running"), ("responder", "completed")]
+    with session_factory() as s:
+        instance = engine.get_instance(s, requester)
+        assert engine.instance_data(s, instance)["reply"] == {"case_id": "C-1", "price": 40}
+        assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=requester)] == ["read_price"]
+        assert engine.instance_subscriptions(s, requester) == []
+        assert [e.kind for e in engine.instance_events(s, requester)].count("message_received") == 1
+
+
+def test_a_process_that_starts_on_a_message_with_a_form_starts_by_hand_through_that_message(
+    session_factory: Factory, orgs: None
+) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "message_form")
+        definition = engine.resolve_definition(s, "registration", engine.get_organisation(s, "north").id)
+        schema, _ui = engine.start_form(s, definition) or ({}, None)
+        assert schema["title"] == "Supplier"
+    with session_factory.begin() as s, pytest.raises(engine.FormValidationError) as refused:
+        engine.start_instance(s, "registration", organisation="north", user="north-req", data={"name": "A"})
+    assert set(refused.value.errors) == {"name", "org_number"}
+    supplier = {"name": "Kontorsmöbler AB", "org_number": "556000-0002"}
+    iid = _start(session_factory, "registration", **supplier)
+    with session_factory() as s:
+        instance = engine.get_instance(s, iid)
+        assert instance.status == "running" and instance.started_by is not None
+        assert engine.instance_data(s, instance)["supplier"] == supplier
+        assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=iid)] == ["vet"]
+        assert engine.instance_subscriptions(s, iid) == []
+
+
+def test_a_message_start_checks_the_payload_against_the_start_form(
+    session_factory: Factory, orgs: None
+) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "message_form")
+    with session_factory.begin() as s, pytest.raises(engine.FormValidationError) as refused:
+        payload = {"name": "Sittbra AB", "org_number": "five"}
+        engine.send_message(s, "supplier_registered", payload, organisation="north")
+    assert list(refused.value.errors) == ["org_number"]
+    assert _instances(session_factory) == []
+    with session_factory.begin() as s:
+        payload = {"name": "Sittbra AB", "org_number": "556000-0003"}
+        engine.send_message(s, "supplier_registered", payload, organisation="north")
+    assert _instances(session_factory) == [("registration", "running")]
+
+
+@pytest.mark.parametrize("key", ["parameters", "math", "len", "_guard"])
+def test_message_payload_cannot_use_a_sandbox_name(
+    session_factory: Factory, deployed: None, key: str
+) -> None:
+    order = _start(session_factory, "order", order_id="A-1")
+    with pytest.raises(engine.DataError, match=f"'customer_reply'.*'{key}' is a reserved name"):
+        _send(session_factory, "customer_reply", order_id="A-1", **{key: {"direct_limit": 10**12}})
+    with session_factory() as s:
+        assert engine.get_instance(s, order).status == "waiting"
+        assert "message_received" not in [e.kind for e in engine.instance_events(s, order)]
+
+
+def test_deeply_nested_message_payload_is_refused(session_factory: Factory, deployed: None) -> None:
+    deep: dict[str, Any] = {}
+    for _ in range(100_000):
+        deep = {"a": deep}
+    with pytest.raises(engine.DataError, match="nested more than 64 levels"):
+        _send(session_factory, "contact_received", body=deep)

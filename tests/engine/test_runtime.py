@@ -233,3 +233,122 @@ def test_model_assigns_personal_tasks_only_within_the_organisation(
             session_factory.begin() as s,
         ):
             engine.unclaim_task(s, task.id, user=assignee)
+
+
+APPROVAL_CONTEXT = FIXTURES / "approval_context"
+PURCHASE = {"subject": "Laptops", "supplier": {"name": "Acme", "contact": "a@acme.example"}, "amount": 50_000}
+
+
+@pytest.fixture
+def limited(session_factory: so.sessionmaker[so.Session], orgs: None) -> int:
+    """An approval_context case waiting at its approval step, with north's direct limit at 10 000."""
+    with session_factory.begin() as s:
+        engine.deploy_path(s, APPROVAL_CONTEXT)
+        north = engine.get_organisation(s, "north").id
+        engine.set_parameter(s, "direct_limit", 10_000, organisation_id=north, valid_from=dt.date(2020, 1, 1))
+        instance_id = engine.start_instance(s, "approval_context", organisation="north", user="north-req").id
+    _complete(session_factory, _only_task(session_factory, instance_id).id, "north-req", **PURCHASE)
+    return instance_id
+
+
+def _assert_still_waiting_at(
+    session_factory: so.sessionmaker[so.Session], instance_id: int, bpmn_id: str
+) -> None:
+    with session_factory() as s:
+        (task,) = engine.list_tasks(s, instance_id=instance_id)
+        assert (task.bpmn_id, task.state) == (bpmn_id, "ready")
+        assert not [e for e in engine.instance_events(s, instance_id) if e.element == bpmn_id]
+
+
+@pytest.mark.parametrize("key", ["parameters", "date", "Decimal", "len", "sum", "_secret"])
+def test_submitted_data_cannot_use_a_sandbox_name(
+    session_factory: so.sessionmaker[so.Session], limited: int, key: str
+) -> None:
+    approve = _only_task(session_factory, limited)
+    forged = {"subject": "Laptops", "amount": 50_000, "approved": True, key: {"direct_limit": 10**12}}
+    with pytest.raises(engine.FormValidationError) as info:
+        _complete(session_factory, approve.id, "north-boss", **forged)
+    assert list(info.value.errors) == [key]
+    assert "is a reserved name" in info.value.errors[key][0]
+    _assert_still_waiting_at(session_factory, limited, "approve")
+
+
+def test_submitted_parameters_do_not_replace_the_organisations(
+    session_factory: so.sessionmaker[so.Session], limited: int
+) -> None:
+    approve = _only_task(session_factory, limited)
+    forged = {
+        "subject": "Laptops",
+        "amount": 50_000,
+        "approved": True,
+        "parameters": {"direct_limit": 10**12},
+    }
+    with pytest.raises(engine.FormValidationError):
+        _complete(session_factory, approve.id, "north-boss", **forged)
+    _complete(session_factory, approve.id, "north-boss", approved=True)
+    with session_factory() as s:
+        data = engine.instance_data(s, engine.get_instance(s, limited))
+    assert data["over_limit"] is True and "parameters" not in data  # 50 000 is over north's 10 000
+
+
+def test_start_data_cannot_use_a_sandbox_name(
+    session_factory: so.sessionmaker[so.Session], orgs: None
+) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "decision")
+    with pytest.raises(engine.FormValidationError) as info, session_factory.begin() as s:
+        engine.start_instance(
+            s,
+            "decision",
+            organisation="north",
+            user="north-req",
+            data={"value": 60_000, "parameters": {"direct_limit": 10**12}},
+        )
+    assert list(info.value.errors) == ["parameters"]
+    with session_factory() as s:
+        assert s.scalars(sa.select(engine.ProcessInstance)).first() is None
+
+
+def test_read_only_fields_keep_what_the_case_holds(
+    session_factory: so.sessionmaker[so.Session], limited: int
+) -> None:
+    approve = _only_task(session_factory, limited)
+    forged = {
+        "subject": "Gold bars",  # readOnly in the schema
+        "supplier": {"name": "Cousin Ltd", "contact": "c@acme.example"},  # name is ui:readonly
+        "amount": 10**12,  # ui:readonly
+        "approved": True,
+    }
+    _complete(session_factory, approve.id, "north-boss", **forged)
+    with session_factory() as s:
+        data = engine.instance_data(s, engine.get_instance(s, limited))
+        (completed,) = [e for e in engine.instance_events(s, limited) if e.element == "approve"]
+    assert data["subject"] == "Laptops" and data["amount"] == 50_000
+    assert data["supplier"] == {"name": "Acme", "contact": "c@acme.example"}
+    assert data["approved"] is True and data["over_limit"] is True
+    assert completed.detail["data"]["subject"] == "Laptops"  # the record shows what the case took
+
+
+def test_required_read_only_fields_need_not_be_sent_again(
+    session_factory: so.sessionmaker[so.Session], limited: int
+) -> None:
+    approve = _only_task(session_factory, limited)
+    with pytest.raises(engine.FormValidationError) as info:
+        _complete(session_factory, approve.id, "north-boss", subject="Gold bars")
+    assert list(info.value.errors) == ["approved"]  # subject and amount come from the case
+    _complete(session_factory, approve.id, "north-boss", approved=False)
+    with session_factory() as s:
+        assert engine.instance_data(s, engine.get_instance(s, limited))["subject"] == "Laptops"
+
+
+def test_deeply_nested_submission_is_refused(
+    session_factory: so.sessionmaker[so.Session], limited: int
+) -> None:
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    approve = _only_task(session_factory, limited)
+    with pytest.raises(engine.FormValidationError) as info:
+        _complete(session_factory, approve.id, "north-boss", approved=True, comment=deep)
+    assert info.value.errors == {"": [f"The data is nested more than {engine.MAX_DATA_DEPTH} levels deep."]}
+    _assert_still_waiting_at(session_factory, limited, "approve")

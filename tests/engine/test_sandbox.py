@@ -192,9 +192,21 @@ def test_execute_updates_task_data(env: SandboxedEnvironment) -> None:
         assert leaked not in ctx
 
 
-def test_task_data_shadows_helpers(env: SandboxedEnvironment) -> None:
-    ctx = run(env, "label = 'due ' + date", date="2024-05-01")
-    assert ctx == {"date": "2024-05-01", "label": "due 2024-05-01"}
+def test_sandbox_names_win_over_task_data() -> None:
+    # Data that got in under a sandbox name (older cases, a lax caller) must not
+    # replace the organisation's parameters, a helper or a builtin for scripts.
+    env = SandboxedEnvironment(extra_globals={"parameters": {"limit": 10_000}})
+    forged = {"parameters": {"limit": 10**12}, "date": "2024-05-01", "len": "7", "sum": 0}
+    assert env.evaluate("parameters['limit']", dict(forged)) == 10_000
+    assert env.evaluate("date(2024, 5, 1).year + len('ab') + sum([1, 2])", dict(forged)) == 2029
+    ctx = run(env, "over = 20_000 > parameters['limit']\nlabel = str(len([1]))", **forged)
+    assert ctx == {**forged, "over": True, "label": "1"}  # the forged keys are left alone, not read
+
+
+def test_script_assigning_a_sandbox_name_keeps_it_local(env: SandboxedEnvironment) -> None:
+    ctx = run(env, "max = 3\ndate = 'today'\nlabel = date + str(max)")
+    assert ctx == {"label": "today3"}
+    assert env.evaluate("max([1, 2])", ctx) == 2
 
 
 def test_extra_globals_and_external_context() -> None:

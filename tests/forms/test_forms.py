@@ -9,6 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from forms import (
     build_form,
+    keep_read_only,
     parse_number,
     parse_submission,
     render_fields,
@@ -127,3 +128,102 @@ def test_shipped_forms_translate_through_x_translations() -> None:
     assert (swedish.fields[0].label, swedish.fields[0].help) == ("Kommentar", "Varför")
     finnish = build_form(schema, locale="fi")
     assert (finnish.title, finnish.fields[0].label) == ("Approve the purchase", "Comment")
+
+
+APPROVAL_CONTEXT = {
+    "type": "object",
+    "required": ["subject", "approved"],
+    "properties": {
+        "subject": {"type": "string", "readOnly": True},
+        "supplier": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "contact": {"type": "string"}},
+        },
+        "quotes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"supplier": {"type": "string", "readOnly": True}, "price": {"type": "number"}},
+            },
+        },
+        "history": {"type": "array", "items": {"type": "string", "readOnly": True}},
+        "estimated_value": {"type": "number"},
+        "approved": {"type": "boolean"},
+    },
+}
+APPROVAL_UI = {"supplier": {"name": {"ui:readonly": True}}, "estimated_value": {"ui:readonly": True}}
+CASE = {
+    "subject": "Laptops",
+    "supplier": {"name": "Acme", "contact": "old@acme.example"},
+    "quotes": [{"supplier": "Acme", "price": 900}, {"supplier": "Beta", "price": 950}],
+    "history": ["registered"],
+    "estimated_value": 10_000,
+    "elsewhere": "not on this form",
+}
+
+
+def test_read_only_fields_keep_the_cases_values_at_any_depth() -> None:
+    submitted = {
+        "subject": "Gold bars",
+        "supplier": {"name": "Cousin Ltd", "contact": "new@acme.example"},
+        "quotes": [{"supplier": "Cousin Ltd", "price": 1}, {"price": 2}, {"supplier": "New", "price": 3}],
+        "history": [],
+        "estimated_value": 10**12,
+        "approved": True,
+    }
+    assert keep_read_only(APPROVAL_CONTEXT, APPROVAL_UI, submitted, CASE) == {
+        "subject": "Laptops",
+        "supplier": {"name": "Acme", "contact": "new@acme.example"},
+        # rows match by position; a row beyond the case's rows gets no read-only value
+        "quotes": [{"supplier": "Acme", "price": 1}, {"supplier": "Beta", "price": 2}, {"price": 3}],
+        "history": ["registered"],
+        "estimated_value": 10_000,
+        "approved": True,
+    }
+    assert submitted["subject"] == "Gold bars" and CASE["subject"] == "Laptops"  # inputs unchanged
+
+
+def test_required_read_only_field_is_satisfied_by_the_case() -> None:
+    merged = keep_read_only(APPROVAL_CONTEXT, APPROVAL_UI, {"approved": False}, CASE)
+    assert merged["subject"] == "Laptops" and "elsewhere" not in merged
+    assert validate_submission(APPROVAL_CONTEXT, merged) == {}
+    # a read-only field the case does not hold gets no value, whatever was sent
+    empty = keep_read_only(APPROVAL_CONTEXT, APPROVAL_UI, {"subject": "Gold bars", "approved": True}, {})
+    assert empty == {"approved": True}
+    assert validate_submission(APPROVAL_CONTEXT, empty) == {"subject": ["This field is required."]}
+
+
+def test_a_read_only_form_takes_nothing_from_the_submitter() -> None:
+    whole = {"type": "object", "readOnly": True, "properties": {"subject": {"type": "string"}}}
+    assert keep_read_only(whole, None, {"subject": "Gold bars", "extra": 1}, CASE) == {"subject": "Laptops"}
+    by_ui = {"type": "object", "properties": {"subject": {"type": "string"}}}
+    kept = keep_read_only(by_ui, {"ui:readonly": True}, {"subject": "Gold bars"}, CASE)
+    assert kept == {"subject": "Laptops"}
+
+
+def test_web_form_takes_read_only_values_from_the_case_not_the_browser() -> None:
+    form = MultiDict(
+        [
+            ("subject", "Gold bars"),
+            ("estimated_value", "1"),
+            ("supplier/name", "Cousin Ltd"),
+            ("quotes/__rows", "2"),
+            ("quotes/0/supplier", "Cousin Ltd"),
+            ("quotes/0/price", "5"),
+            ("quotes/1/price", "6"),
+            ("history/__rows", "0"),
+            ("approved", "true"),
+        ]
+    )
+    submission = parse_submission(APPROVAL_CONTEXT, APPROVAL_UI, form, context=CASE)
+    assert submission.errors == {}
+    assert submission.data == {
+        "subject": "Laptops",
+        "supplier": {"name": "Acme"},
+        "quotes": [{"supplier": "Acme", "price": 5}, {"supplier": "Beta", "price": 6}],
+        "history": ["registered"],
+        "estimated_value": 10_000,
+        "approved": True,
+    }
+    # The engine applies the same rule, so what the web form sends passes through unchanged.
+    assert keep_read_only(APPROVAL_CONTEXT, APPROVAL_UI, submission.data, CASE) == submission.data

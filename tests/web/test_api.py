@@ -63,3 +63,20 @@ def test_api_errors_are_json(
     for url in (f"/api/tasks/{task.id}", f"/api/instances/{task.instance_id}", "/api/nothing"):
         response = south.get(url)
         assert response.status_code == 404 and response.json is not None, url
+
+
+def test_complete_refuses_data_that_would_not_stay_data(
+    login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    task = open_task(session_factory, start())
+    client = login_as("requester")
+    url = f"/api/tasks/{task.id}/complete"
+    reserved = client.post(url, json={"data": {**REQUEST, "parameters": {"direct_limit": 10**12}}})
+    assert reserved.status_code == 422 and reserved.json is not None
+    assert list(reserved.json["errors"]) == ["parameters"]
+    deep = '{"data": {"subject": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    headers = {"X-CSRFToken": client.csrf_token or client.fetch_csrf_token()}
+    nested = client.post(url, data=deep, content_type="application/json", headers=headers, csrf=False)
+    assert nested.status_code == 400 and nested.json is not None
+    assert "nested more than 64 levels deep" in nested.json["message"]
+    assert open_task(session_factory, task.instance_id).state == "ready"

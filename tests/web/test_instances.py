@@ -10,6 +10,7 @@ from collections.abc import Callable
 import sqlalchemy.orm as so
 
 import engine
+from tests.conftest import FIXTURES
 from tests.web.conftest import LoginAs, complete, open_task
 
 REQUEST = {"subject": "Laptops", "category": "goods", "estimated_value": "1000", "needed_by": "2027-03-31"}
@@ -63,7 +64,7 @@ def test_other_organisations_instances_are_not_found(
     client = login_as("admin", "south")
     for url in (f"/instances/{instance_id}", f"/instances/{instance_id}/diagram.bpmn", "/instances/9999"):
         assert client.get(url).status_code == 404, url
-    for action in ("suspend", "resume", "cancel", "retry"):
+    for action in ("suspend", "resume", "cancel", "retry", "data", "reset"):
         assert client.post(f"/instances/{instance_id}/{action}").status_code == 404, action
 
 
@@ -133,7 +134,7 @@ def test_admin_suspends_resumes_and_cancels(
 def test_only_admins_may_use_admin_actions(login_as: LoginAs, start: Callable[..., int]) -> None:
     instance_id = start()
     client = login_as("approver")
-    for action in ("suspend", "resume", "cancel", "retry"):
+    for action in ("suspend", "resume", "cancel", "retry", "data", "reset"):
         assert client.post(f"/instances/{instance_id}/{action}").status_code == 403, action
 
 
@@ -210,3 +211,98 @@ def test_completed_instance_shows_ended_and_all_done(
         "completed": ["approve", "decided", "end_approved", "request", "review", "start"],
         "failed": [],
     }
+
+
+def _failed_repair(session_factory: so.sessionmaker[so.Session]) -> int:
+    """A ``repair`` instance (tests/fixtures/repair) in error: its script divides by ``parts``, which is 0."""
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "repair")
+        instance_id = engine.start_instance(
+            s, "repair", organisation="north", user="north-req", data={"parts": 0}
+        ).id
+    complete(session_factory, instance_id, "north-req", total=100)
+    with session_factory() as s:
+        assert engine.get_instance(s, instance_id).status == "error"
+    return instance_id
+
+
+def test_admin_corrects_the_data_of_a_failed_case_and_retries(
+    login_as: LoginAs, session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
+    instance_id = _failed_repair(session_factory)
+    client = login_as("admin")
+    page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert f'action="/instances/{instance_id}/data"' in page and "&#34;parts&#34;: 0" in page
+    assert re.findall(r'<option value="(\w+)">([^<]+)</option>', page) == [
+        ("compute", "Compute the share"),
+        ("enter", "Enter the total"),
+    ]
+    # The whole data comes back from the textarea; only what changed is recorded.
+    edited = json.dumps({"parts": 4, "total": 100})
+    response = client.post(f"/instances/{instance_id}/data", data={"data": edited})
+    assert response.status_code == 303
+    with session_factory() as s:
+        (event,) = [e for e in engine.instance_events(s, instance_id) if e.kind == "data_changed"]
+        assert (event.actor, event.detail) == ("north-admin", {"before": {"parts": 0}, "after": {"parts": 4}})
+    page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert "The case data is saved: parts." in page and "Data corrected" in page
+    assert client.post(f"/instances/{instance_id}/retry").status_code == 303
+    with session_factory() as s:
+        instance = engine.get_instance(s, instance_id)
+        assert instance.status == "running" and engine.instance_data(s, instance)["share"] == 25
+    unchanged = client.post(f"/instances/{instance_id}/data", data={"data": edited}, follow_redirects=True)
+    assert "Nothing was changed." in unchanged.get_data(as_text=True)
+
+
+def test_bad_case_data_is_shown_beside_the_field_with_the_input_kept(
+    login_as: LoginAs, session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
+    instance_id = _failed_repair(session_factory)
+    client = login_as("admin")
+    for text, message in (
+        ('{"parts": 4,', "This is not valid JSON"),
+        ("[4]", "The data must be a JSON object of field names and values"),
+        ('{"parts": 4, "parameters": {"x": 1}}', "parameters: &#39;parameters&#39; is a reserved name"),
+        ('{"parts": 4, "two words": 1}', "two words: &#39;two words&#39; is not a valid field name"),
+    ):
+        response = client.post(f"/instances/{instance_id}/data", data={"data": text})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422, text
+        error = re.search(r'<small id="case-data-error" class="field-error" role="alert">(.*?)</small>', page)
+        assert error and message in error.group(1), (text, error and error.group(1))
+        assert 'aria-invalid="true"' in page
+        kept = re.search(r'<textarea id="case-data"[^>]*>(.*?)</textarea>', page, re.DOTALL)
+        assert kept and kept.group(1) == text.replace('"', "&#34;"), "the input is kept"
+    with session_factory() as s:
+        assert engine.instance_data(s, engine.get_instance(s, instance_id))["parts"] == 0
+        assert not [e for e in engine.instance_events(s, instance_id) if e.kind == "data_changed"]
+
+
+def test_admin_moves_a_case_back_to_an_earlier_step(
+    login_as: LoginAs, session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
+    instance_id = _failed_repair(session_factory)
+    client = login_as("admin")
+    response = client.post(f"/instances/{instance_id}/reset", data={"to": "enter"}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "The case was moved back to “Enter the total”." in page and "Moved back" in page
+    assert open_task(session_factory, instance_id).bpmn_id == "enter"
+    with session_factory() as s:
+        assert engine.get_instance(s, instance_id).status == "running"
+    assert client.post(f"/instances/{instance_id}/reset", data={"to": "nowhere"}).status_code == 404
+    not_run = client.post(f"/instances/{instance_id}/reset", data={"to": "check"})
+    assert not_run.status_code == 409 and "has not run" in not_run.get_data(as_text=True)
+    assert client.post(f"/instances/{instance_id}/reset", data={}).status_code == 400
+
+
+def test_repair_forms_only_for_admins_on_open_cases(
+    login_as: LoginAs, session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
+    instance_id = _failed_repair(session_factory)
+    page = login_as("approver").get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert "/data" not in page and "/reset" not in page
+    client = login_as("admin")
+    assert client.post(f"/instances/{instance_id}/cancel").status_code == 303
+    page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert "Administration" in page and f"/instances/{instance_id}/data" not in page and "/reset" not in page
+    assert client.post(f"/instances/{instance_id}/data", data={"data": '{"parts": 4}'}).status_code == 409
