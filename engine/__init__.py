@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from ._specs import SPEC_CACHE, BundleFile
 from ._submitted import MAX_DATA_DEPTH, load_json
-from .attachments import MAX_ATTACHMENT_BYTES, add_attachment, get_attachment, list_attachments
+from .attachments import (
+    MAX_ATTACHMENT_BYTES,
+    add_attachment,
+    download_content_type,
+    get_attachment,
+    list_attachments,
+)
 from .connectors import CONNECTORS, ConnectorContext, ConnectorRegistry, EmailConnector
-from .db import create_db_engine, create_session_factory, database_url, instance_path, upgrade_database
+from .db import (
+    create_db_engine,
+    create_session_factory,
+    database_url,
+    instance_path,
+    reading_engine,
+    upgrade_database,
+)
 from .definitions import (
     DeployedProcess,
     bundle_file,
@@ -34,9 +47,11 @@ from .errors import (
     SandboxViolation,
     ScriptError,
     ScriptTimeout,
+    SignInThrottledError,
 )
 from .identity import (
     ROLES,
+    TASK_ROLES,
     add_organisation,
     add_user,
     get_organisation,
@@ -94,6 +109,7 @@ from .runtime import (
     unclaim_task,
 )
 from .seed import load_seed, read_seed_file, set_parameter
+from .sign_in_throttle import check_sign_in_allowed, record_sign_in_failure, record_sign_in_success
 
 __all__ = [
     "CONNECTORS",
@@ -102,6 +118,7 @@ __all__ = [
     "MAX_DATA_DEPTH",
     "ROLES",
     "SPEC_CACHE",
+    "TASK_ROLES",
     "Attachment",
     "AuditEvent",
     "BundleFile",
@@ -135,6 +152,7 @@ __all__ = [
     "Schedule",
     "ScriptError",
     "ScriptTimeout",
+    "SignInThrottledError",
     "User",
     "add_attachment",
     "add_organisation",
@@ -142,6 +160,7 @@ __all__ = [
     "bundle_file",
     "cancel_instance",
     "check_may_work_on",
+    "check_sign_in_allowed",
     "claim_task",
     "complete_task",
     "create_db_engine",
@@ -149,6 +168,7 @@ __all__ = [
     "database_url",
     "deploy_files",
     "deploy_path",
+    "download_content_type",
     "element_states",
     "get_attachment",
     "get_instance",
@@ -168,6 +188,9 @@ __all__ = [
     "load_seed",
     "membership_of",
     "read_seed_file",
+    "reading_engine",
+    "record_sign_in_failure",
+    "record_sign_in_success",
     "reset_instance",
     "reset_targets",
     "resolve_definition",

@@ -29,7 +29,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,7 +47,10 @@ from RestrictedPython.Utilities import utility_builtins
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from . import _evaluator
 from .errors import SandboxViolation, ScriptError, ScriptTimeout
 
 SCRIPT_FILENAME = "<script>"
@@ -66,6 +69,8 @@ class _Timeout(BaseException):
 
 class _State(threading.local):
     deadline: float = math.inf
+    # The caller's clock (POSIX seconds, and when it was read here) while an evaluator serves it.
+    clock: tuple[float, float] | None = None
 
 
 _state = _State()
@@ -393,6 +398,7 @@ class _Forbidden:
 
 
 _FORBIDDEN = (
+    "id",  # a memory address says too much about the server
     "type",
     "vars",
     "globals",
@@ -518,6 +524,20 @@ def _tick_stmt(like: ast.AST) -> ast.Expr:
     return ast.copy_location(ast.Expr(_call("_tick_", [], like)), like)
 
 
+def _leaving_finally(node: ast.AST, *, in_loop: bool) -> ast.stmt | None:
+    """Find a ``return``/``break``/``continue`` that leaves a ``finally`` block (and so the time limit)."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+        return None  # a return in a function defined there leaves only that function
+    if isinstance(node, ast.Return) or (isinstance(node, ast.Break | ast.Continue) and not in_loop):
+        return node
+    nested_loop = in_loop or isinstance(node, ast.For | ast.While | ast.AsyncFor)
+    for child in ast.iter_child_nodes(node):
+        found = _leaving_finally(child, in_loop=nested_loop)
+        if found is not None:
+            return found
+    return None
+
+
 class _SandboxPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy plus size-checked operators, deadline ticks and clearer messages."""
 
@@ -562,6 +582,14 @@ class _SandboxPolicy(RestrictingNodeTransformer):
         node = self.node_contents_visit(node)
         args = [node.value, ast.Constant(node.conversion), node.format_spec or ast.Constant("")]
         return ast.copy_location(ast.FormattedValue(_call("_format_", args, node), -1, None), node)
+
+    def visit_Try(self, node: ast.Try) -> Any:
+        for statement in node.finalbody:
+            leaving = _leaving_finally(statement, in_loop=False)
+            if leaving is not None:
+                keyword = type(leaving).__name__.lower()
+                self.error(leaving, f"'{keyword}' inside 'finally' is not allowed (it swallows errors)")
+        return super().visit_Try(node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> Any:
         if node.type is None:  # a bare except would also catch the timeout
@@ -632,9 +660,65 @@ def _with_context(err: ScriptError, *, element: str | None = None, line: int | N
     return err
 
 
+def _now() -> float:
+    """The time scripts see: the caller's clock in an evaluator, this process's otherwise."""
+    if _state.clock is None:
+        return time.time()
+    caller, read_at = _state.clock
+    return caller + (_monotonic() - read_at)
+
+
+@contextlib.contextmanager
+def caller_clock(now: float) -> Iterator[None]:
+    """Let scripts see the caller's time *now* (one engine step sees one clock, wherever it runs)."""
+    _state.clock = (now, _monotonic())
+    try:
+        yield
+    finally:
+        _state.clock = None
+
+
+class _DateMeta(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, cls.__mro__[1])
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls.__mro__[1])
+
+
+class ClockDate(date, metaclass=_DateMeta):
+    """The scripts' ``date``: plain dates, with ``today()`` read from the caller's clock."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> date:  # type: ignore[misc]
+        return date(*args, **kwargs)
+
+    @classmethod
+    def today(cls) -> date:  # type: ignore[override]
+        return date.fromtimestamp(_now())
+
+
+class ClockDatetime(datetime, metaclass=_DateMeta):
+    """The scripts' ``datetime``: plain datetimes, with ``now()``/``today()`` from the caller's clock."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> datetime:  # type: ignore[misc]
+        return datetime(*args, **kwargs)
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return datetime.fromtimestamp(_now(), tz)
+
+    @classmethod
+    def today(cls) -> datetime:  # type: ignore[override]
+        return datetime.fromtimestamp(_now())
+
+    @classmethod
+    def utcnow(cls) -> datetime:  # type: ignore[override]
+        return datetime.fromtimestamp(_now(), UTC).replace(tzinfo=None)
+
+
 _HELPERS: dict[str, Any] = {
-    "date": date,
-    "datetime": datetime,
+    "date": ClockDate,
+    "datetime": ClockDatetime,
     "timedelta": timedelta,
     "Decimal": SafeDecimal,
     "math": _SAFE_MATH,
@@ -659,8 +743,12 @@ RESERVED_DATA_NAMES: frozenset[str] = frozenset(
 )
 
 
-class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
+class InlineEnvironment(BasePythonScriptEngineEnvironment):
     """Runs scripts/expressions against task data like ``TaskDataEnvironment``, but sandboxed.
+
+    This is the first wall only, in the calling process: the evaluator processes
+    use it (see :mod:`engine._evaluator`); everything else uses
+    :class:`SandboxedEnvironment`, which adds the second.
 
     ``evaluate`` returns the expression's value; ``execute`` copies the variables a script assigns
     (or deletes) back into ``context`` and leaves out functions, modules and helpers.  The
@@ -736,6 +824,166 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
             raise ScriptError(message, line=_script_line(exc)) from exc
 
 
+def _code_names(code: types.CodeType) -> frozenset[str]:
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _code_names(constant)
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_in(source: str, mode: str) -> frozenset[str]:
+    return _code_names(_compile(source, mode))
+
+
+def _shipped(value: Any) -> Any:
+    # A lazily loaded mapping (the organisation's parameters) travels as its values.
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+class SandboxedEnvironment(InlineEnvironment):
+    """The sandbox with both walls: RestrictedPython, evaluated in an evaluator process.
+
+    The source is compiled here first, so a syntax error or a refused construct
+    costs no round trip; then the expression or script runs in a process with
+    CPU-time and memory limits (:mod:`engine._evaluator`), against a copy of
+    the task data, and ``execute`` puts the data the script left back into
+    ``context``. An extra global (``parameters``) is sent only when the code
+    names it, so most evaluations never load it.
+    """
+
+    def evaluate(
+        self, expression: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Return the value of ``expression`` evaluated against ``context``."""
+        names = _names_in(expression, "eval")
+        return _evaluator.evaluate(self._request("eval", expression, context, external_context, names))
+
+    def execute(
+        self, script: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Run ``script``; the variables it assigns end up in ``context``."""
+        names = _names_in(script, "exec")
+        result = _evaluator.evaluate(self._request("exec", script, context, external_context, names))
+        context.clear()
+        context.update(result)
+        return True
+
+    def decide(self, table: Any, context: dict[str, Any], *, element: str | None) -> dict[str, Any]:
+        """Return the outputs of decision *table* for *context*, the whole table in one evaluation."""
+        names = frozenset(name for name in self._extra if name in _table_text(table))
+        request = _evaluator.Request(
+            kind="decide",
+            time_limit=self.time_limit,
+            context=dict(context),
+            extra_globals={name: _shipped(self.globals[name]) for name in names},
+            table=table,
+            element=element,
+        )
+        result: dict[str, Any] = _evaluator.evaluate(request)
+        return result
+
+    @property
+    def _extra(self) -> frozenset[str]:
+        return frozenset(self.globals) - frozenset(_HELPERS)
+
+    def _request(
+        self,
+        kind: str,
+        source: str,
+        context: Mapping[str, Any],
+        external_context: Mapping[str, Any] | None,
+        names: frozenset[str],
+    ) -> _evaluator.Request:
+        return _evaluator.Request(
+            kind=kind,
+            time_limit=self.time_limit,
+            source=source,
+            context=dict(context),
+            external=dict(external_context) if external_context else None,
+            extra_globals={name: _shipped(self.globals[name]) for name in self._extra & names},
+        )
+
+
+def _table_text(table: Any) -> str:
+    """Every expression of a decision table, to see which extra globals it names."""
+    parts = [str(getattr(i, "expression", "") or "") for i in getattr(table, "inputs", [])]
+    for rule in getattr(table, "rules", []):
+        for entry in [*getattr(rule, "inputEntries", []), *getattr(rule, "outputEntries", [])]:
+            parts.extend(str(x) for x in (getattr(entry, "lhs", None) or []))
+            parts.append(str(getattr(entry, "text", "") or ""))
+    return "\n".join(parts)
+
+
+class _Values(Mapping[str, Any]):
+    """An extra global's values in the evaluator, missing keys explained as the engine explains them."""
+
+    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
+        self._singular = name[:-1] if name.endswith("s") else name
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise KeyError(f"no {self._singular} {key!r} is set for this organisation") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class _DecisionTask:
+    """What SpiffWorkflow's DMN engine reads of a task, in the evaluator."""
+
+    def __init__(self, data: dict[str, Any], script_engine: Any, element: str | None) -> None:
+        self.data = data
+        self.workflow = types.SimpleNamespace(
+            script_engine=script_engine, spec=types.SimpleNamespace(file=None)
+        )
+        self.workflow.top_workflow = self.workflow
+        self.task_spec = types.SimpleNamespace(bpmn_id=element, bpmn_name=element, name=element)
+
+
+def evaluate_here(request: _evaluator.Request) -> Any:
+    """Carry out an evaluator request in this process, behind the first wall only.
+
+    :raises ScriptError: as the sandbox raises it, with the line of the script.
+    """
+    with caller_clock(request.now):
+        return _evaluate_here(request)
+
+
+def _evaluate_here(request: _evaluator.Request) -> Any:
+    extra = {
+        name: _Values(name, value) if isinstance(value, Mapping) else value
+        for name, value in request.extra_globals.items()
+    }
+    environment = InlineEnvironment(time_limit=request.time_limit, extra_globals=extra)
+    if request.kind == "eval":
+        return environment.evaluate(request.source, request.context, request.external)
+    if request.kind == "exec":
+        environment.execute(request.source, request.context, request.external)
+        return request.context
+    if request.kind == "decide":
+        engine = _InlineScriptEngine(environment)
+        task = _DecisionTask(request.context, engine, request.element)
+        try:
+            return DMNEngine(request.table).result(task)
+        except SpiffWorkflowException as exc:
+            cause = getattr(exc, "exception", None)
+            notes = "; ".join(getattr(exc, "notes", []) or [])
+            message = getattr(cause, "message", None) or str(exc)
+            line = getattr(cause, "line", None)
+            raise ScriptError(f"{message} ({notes})" if notes else message, line=line) from None
+        except RecursionError:
+            raise ScriptError("the decision table nests too deep to evaluate") from None
+    raise ScriptError(f"unknown evaluation {request.kind!r}")
+
+
 class SandboxedScriptEngine(PythonScriptEngine):
     """SpiffWorkflow script engine whose scripts and expressions all run in ``SandboxedEnvironment``.
 
@@ -743,8 +991,27 @@ class SandboxedScriptEngine(PythonScriptEngine):
     with the original ``ScriptError`` as its ``exception`` attribute.
     """
 
-    def __init__(self, *, time_limit: float = 1.0, extra_globals: Mapping[str, Any] | None = None) -> None:
-        super().__init__(environment=SandboxedEnvironment(time_limit=time_limit, extra_globals=extra_globals))
+    def __init__(
+        self,
+        *,
+        time_limit: float = 1.0,
+        extra_globals: Mapping[str, Any] | None = None,
+        environment: InlineEnvironment | None = None,
+    ) -> None:
+        super().__init__(
+            environment=environment
+            or SandboxedEnvironment(time_limit=time_limit, extra_globals=extra_globals)
+        )
+
+    def decide(self, task: Any, table: Any) -> dict[str, Any]:
+        """Return decision *table*'s outputs for *task*, evaluated as a whole in an evaluator."""
+        element = getattr(task.task_spec, "bpmn_id", None)
+        try:
+            if isinstance(self.environment, SandboxedEnvironment):
+                return self.environment.decide(table, task.data, element=element)
+            return DMNEngine(table).result(task)  # type: ignore[no-any-return]
+        except ScriptError as err:
+            raise _task_exception(task, "", err) from err
 
     def validate(self, expression: str) -> None:
         """Raise ``SyntaxError`` unless ``expression`` is a Python expression (DMN relies on it)."""
@@ -761,6 +1028,28 @@ class SandboxedScriptEngine(PythonScriptEngine):
             return bool(self.environment.execute(script, task.data, external_context))
         except ScriptError as err:
             raise _task_exception(task, script, err) from err
+
+
+class IsolatedDecisionEngine(DMNEngine):
+    """SpiffWorkflow's DMN engine, but a sandboxed workflow evaluates the whole table in an evaluator.
+
+    One round trip per decision instead of one per cell, and SpiffWorkflow's own
+    preprocessing of the cells (a regular expression that is quadratic in a
+    cell's length) runs there too, under the evaluator's limits.
+    """
+
+    def result(self, task: Any) -> dict[str, Any]:
+        script_engine = task.workflow.script_engine
+        if isinstance(script_engine, SandboxedScriptEngine):
+            return script_engine.decide(task, self.decision_table)
+        return super().result(task)  # type: ignore[no-any-return]
+
+
+class _InlineScriptEngine(SandboxedScriptEngine):
+    """The script engine of an evaluator process: the first wall, in that process."""
+
+    def __init__(self, environment: InlineEnvironment) -> None:
+        super().__init__(environment=environment)
 
 
 def _task_exception(task: Any, source: str, err: ScriptError) -> WorkflowTaskException:

@@ -9,6 +9,15 @@ Form files (JSON Schema and UI schema) may nest at most ``MAX_FORM_DEPTH``
 a form all recurse once per level, so a deeper file is refused at deploy,
 measured without recursion, rather than ending in a ``RecursionError`` there
 or later.
+
+At deploy every file a task names as ``formJsonSchemaFilename`` must also be
+valid JSON Schema for the dialect it declares (draft 2020-12 by default, or
+draft-07) and safe to serve: no ``$ref`` out of the file or in a cycle, only
+patterns RE2 can match in linear time (:func:`forms.check_form_schema`); a
+file named as ``formUiSchemaFilename`` must be a JSON object. Errors name the
+file and the JSON pointer. Bundles already stored are parsed again without
+these checks (``check_form_schemas=False``), so a case of a version deployed
+before them keeps running; validation guards such forms on its own.
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
+from forms import FormSchemaError, check_form_schema, check_ui_schema
+
+from ._sandbox import IsolatedDecisionEngine
 from ._submitted import json_too_deep_at
 from .errors import DeploymentError
 from .limits import DeepBpmnParser, allow_long_chains, check_literal_durations, check_model_size
@@ -187,10 +199,14 @@ def find_form(files: Iterable[BundleFile], reference: str) -> BundleFile | None:
     return _form_files(files).get(reference)
 
 
-def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
+def parse_bundle(files: list[BundleFile], *, check_form_schemas: bool = True) -> ParsedBundle:
     """Validate and parse every file of a bundle.
 
-    :raises DeploymentError: naming file, line and element id of the first problem.
+    *check_form_schemas* false skips the metaschema and safety checks of form
+    files (see the module documentation): for bundles that were deployed already.
+
+    :raises DeploymentError: naming file, line and element id of the first problem
+        (for a form file: the file and the JSON pointer).
     """
     parser = DeepBpmnParser(validator=VALIDATOR)
     roots: dict[str, etree._Element] = {}
@@ -247,11 +263,12 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
     for process_id in executable:
         for spec in [specs[process_id], *subprocess_specs[process_id].values()]:
             connect_loop_merges(spec)
+            isolate_decisions(spec)
             allow_long_chains(spec)
     parsed = ParsedBundle(
         specs=specs, subprocess_specs=subprocess_specs, names=names, executable=executable, files=list(files)
     )
-    _check_forms(parsed, files, roots)
+    _check_forms(parsed, files, roots, check_schemas=check_form_schemas)
     _record_messages(parsed, parser)
     return parsed
 
@@ -272,6 +289,14 @@ def connect_loop_merges(spec: BpmnProcessSpec) -> None:
                 child.completed_event.connect(task_spec.merge_child)
 
 
+def isolate_decisions(spec: BpmnProcessSpec) -> None:
+    """Make every business rule task of *spec* evaluate its table in an evaluator process."""
+    for task_spec in spec.task_specs.values():
+        engine = getattr(task_spec, "dmnEngine", None)
+        if engine is not None and not isinstance(engine, IsolatedDecisionEngine):
+            task_spec.dmnEngine = IsolatedDecisionEngine(engine.decision_table)
+
+
 def _deployment_error(exc: ValidationException, roots: Mapping[str, etree._Element]) -> DeploymentError:
     file_name = exc.file_name or None
     line = exc.line_number if isinstance(exc.line_number, int) and exc.line_number else None
@@ -286,8 +311,15 @@ def _all_specs(parsed: ParsedBundle, process_id: str) -> Iterable[BpmnProcessSpe
     yield from parsed.subprocess_specs[process_id].values()
 
 
-def _check_forms(parsed: ParsedBundle, files: list[BundleFile], roots: Mapping[str, etree._Element]) -> None:
+def _check_forms(
+    parsed: ParsedBundle,
+    files: list[BundleFile],
+    roots: Mapping[str, etree._Element],
+    *,
+    check_schemas: bool,
+) -> None:
     forms = _form_files(files)
+    referenced: dict[str, set[str]] = {key: set() for key in FORM_PROPERTIES}
     for process_id in parsed.executable:
         for spec in _all_specs(parsed, process_id):
             for task_spec in spec.task_specs.values():
@@ -306,6 +338,22 @@ def _check_forms(parsed: ParsedBundle, files: list[BundleFile], roots: Mapping[s
                             else None,
                             element=task_spec.bpmn_id,
                         )
+                    if reference:
+                        referenced[key].add(forms[reference].name)
+    if check_schemas:
+        _check_form_schemas(parsed, referenced)
+
+
+def _check_form_schemas(parsed: ParsedBundle, referenced: Mapping[str, set[str]]) -> None:
+    checks = (("formJsonSchemaFilename", check_form_schema), ("formUiSchemaFilename", check_ui_schema))
+    for key, check in checks:
+        for name in sorted(referenced[key]):
+            try:
+                check(parsed.json_file(name))
+            except FormSchemaError as exc:
+                raise DeploymentError(
+                    f"JSON pointer {exc.pointer or '/'}: {exc.message}", file=name
+                ) from None
 
 
 def _record_messages(parsed: ParsedBundle, parser: SpiffBpmnParser) -> None:
@@ -346,7 +394,7 @@ class SpecCache:
             parsed = self._entries.get(content_hash)
         if parsed is not None:
             return parsed
-        parsed = parse_bundle(files())
+        parsed = parse_bundle(files(), check_form_schemas=False)
         self.put(content_hash, parsed)
         return parsed
 

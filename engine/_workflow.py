@@ -39,7 +39,7 @@ from .connectors import CONNECTORS, ConnectorContext
 from .db import is_postgresql
 from .definitions import load_parsed
 from .errors import ConflictError, NotFoundError, ProcflowError, ScriptError
-from .limits import check_due_in, check_timer_value, guard_workflow, limit_in
+from .limits import check_due_in, check_timer_value, guard_workflow, is_iso_duration, limit_in
 from .models import (
     AuditEvent,
     HumanTask,
@@ -217,6 +217,8 @@ class InstanceOperation:
         self.errored: BaseException | None = None
         # What the index tables hold for this instance right now; save() writes only the difference.
         self._ready_before = set(self._ready_human_task_ids())
+        # Due date, group and assignee of human tasks that became ready, by task id (see save()).
+        self._evaluated: dict[str, tuple[dt.datetime | None, str | None, str | None]] = {}
         self._timers_before = bool(self._waiting_of_kind(TimerEventDefinition))
         self._messages_before = bool(self._waiting_of_kind(MessageEventDefinition)) or bool(
             self.event_subprocess_messages
@@ -399,6 +401,7 @@ class InstanceOperation:
         instance = self.instance
         instance_id = instance.id
         if instance.status not in ("suspended", "cancelled"):
+            self._evaluate_new_human_tasks(now)
             instance.status = self._status()
         if instance.status == "completed" and instance.completed_at is None:
             instance.completed_at = now
@@ -488,18 +491,11 @@ class InstanceOperation:
                 )
                 if uid is not None
             )
-        due_at = None
-        due_in = properties.get("dueIn")
-        if due_in:
-            due_at = self._due_at(task, due_in, now)
-        candidate_group = properties.get("candidateGroup") or spec.lane
-        if properties.get("candidateGroupExpression"):
-            candidate_group = (
-                self._evaluated_text(task, properties["candidateGroupExpression"]) or candidate_group
-            )
+        evaluated = self._evaluated.pop(str(task.id), None)
+        due_at, group, username = evaluated or self._evaluate_properties(task, now)
+        candidate_group = group or properties.get("candidateGroup") or spec.lane
         assignee = None
         if properties.get("assignee"):
-            username = self._evaluated_text(task, properties["assignee"])
             # Only a member of the instance's organisation can be given the task.
             assignee = (
                 self.session.scalar(
@@ -534,22 +530,65 @@ class InstanceOperation:
             created_at=now,
         )
 
+    def _evaluate_new_human_tasks(self, now: dt.datetime) -> None:
+        """Evaluate the expressions of the human tasks that just became ready (due date, group, assignee).
+
+        Before anything is written: a failing expression is a failure of the
+        model like any other, so the task goes to ERROR and the instance to
+        ``error`` (see :meth:`guard`) instead of the task silently getting no
+        due date or the wrong group.
+        """
+        for task in self._ready_human_tasks():
+            uuid = str(task.id)
+            if uuid in self._ready_before or uuid in self._evaluated:
+                continue
+            with self.guard(running=task):
+                self._evaluated[uuid] = self._evaluate_properties(task, now)
+
+    def _evaluate_properties(
+        self, task: Task, now: dt.datetime
+    ) -> tuple[dt.datetime | None, str | None, str | None]:
+        properties: dict[str, str] = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
+        due_in = properties.get("dueIn")
+        due_at = self._due_at(task, due_in, now) if due_in else None
+        group = properties.get("candidateGroupExpression")
+        assignee = properties.get("assignee")
+        return (
+            due_at,
+            self._evaluated_text(task, group) if group else None,
+            self._evaluated_text(task, assignee) if assignee else None,
+        )
+
     def _evaluated_text(self, task: Task, expression: str) -> str | None:
-        try:
-            value = self.script_engine.evaluate(task, expression)
-        except SpiffWorkflowException:
-            return None
+        value = self.script_engine.evaluate(task, expression)
         return str(value) if value else None
 
     def _due_at(self, task: Task, expression: str, now: dt.datetime) -> dt.datetime | None:
-        try:
-            value = self.script_engine.evaluate(task, expression)
-        except SpiffWorkflowException:
-            value = expression
+        # 'P5D' written without quotes is meant as the duration, not as an expression.
+        value = (
+            expression.strip()
+            if is_iso_duration(expression)
+            else self.script_engine.evaluate(task, expression)
+        )
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str | dt.date):
+            raise ScriptError(
+                f"dueIn gave {value!r}: {_DUE_IN_EXPECTED}",
+                element=task.task_spec.bpmn_id,
+            )
         if isinstance(value, int | float | Decimal):
             check_due_in(task.task_spec.bpmn_id, float(value))
             return now + dt.timedelta(days=float(value))
-        if isinstance(value, str) and value.upper().startswith("P"):
+        if isinstance(value, str) and not is_iso_duration(value):
+            # A date or time as text ('2025-03-06T00:00:00+00:00'), as a decision table gives it.
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise ScriptError(
+                    f"dueIn gave {value!r}: {_DUE_IN_EXPECTED}", element=task.task_spec.bpmn_id
+                ) from None
+        if isinstance(value, str):
             check_due_in(task.task_spec.bpmn_id, value)
             parsed = TimerEventDefinition.parse_iso_duration(value)
             delta: dt.timedelta = TimerEventDefinition.get_timedelta_from_start(parsed, now)
@@ -558,7 +597,10 @@ class InstanceOperation:
             return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         if isinstance(value, dt.date):
             return dt.datetime.combine(value, dt.time(23, 59), dt.UTC)
-        return None
+        raise ScriptError(
+            f"dueIn gave {value!r}: {_DUE_IN_EXPECTED}",
+            element=task.task_spec.bpmn_id,
+        )
 
     def _waiting_event_tasks(self) -> Iterable[Task]:
         if self.instance.status in ("cancelled", "completed"):
@@ -682,6 +724,9 @@ class InstanceOperation:
         if source is None:
             return dict(self.workflow.data)
         return {k: v for k, v in source.data.items() if not callable(v)}
+
+
+_DUE_IN_EXPECTED = "expected an ISO 8601 duration such as 'P5D', a number of days or a date"
 
 
 def failed_task(exc: BaseException) -> Task | None:

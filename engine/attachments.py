@@ -19,6 +19,41 @@ from .runtime import check_may_work_on, get_task
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 
+# The only content types an attachment is ever stored or served with, chosen by
+# the file name's extension. The type the uploader's browser declared is never
+# trusted: a "text/javascript" or "image/svg+xml" attachment served as such
+# runs script in the app's origin. SVG and HTML are deliberately absent.
+DOWNLOAD_TYPES = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "txt": "text/plain; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "zip": "application/zip",
+    "doc": "application/msword",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xls": "application/vnd.ms-excel",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ppt": "application/vnd.ms-powerpoint",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "odt": "application/vnd.oasis.opendocument.text",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "odp": "application/vnd.oasis.opendocument.presentation",
+}
+UNKNOWN_TYPE = "application/octet-stream"
+
+
+def download_content_type(filename: str) -> str:
+    """Return the content type to store and serve a file called *filename* with (``DOWNLOAD_TYPES``).
+
+    Anything not on the list is ``application/octet-stream``.
+    """
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return DOWNLOAD_TYPES.get(extension, UNKNOWN_TYPE)
+
 
 def _clean_filename(filename: str) -> str:
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
@@ -38,6 +73,8 @@ def add_attachment(
 ) -> Attachment:
     """Store a file uploaded by *user* in the form of task *task_id*, attached to its instance.
 
+    The stored content type comes from the file name (:func:`download_content_type`);
+    *content_type*, what the uploader declared, is kept only in the audit event.
     Runs in the caller's transaction.
 
     :raises NotFoundError: no such task or user, or the task is in another organisation.
@@ -56,13 +93,14 @@ def add_attachment(
     if len(content) > MAX_ATTACHMENT_BYTES:
         limit = MAX_ATTACHMENT_BYTES // (1024 * 1024)
         raise FormValidationError({key: [f"The file is larger than {limit} MB."]})
+    name = _clean_filename(filename)
     attachment = Attachment(
         organisation_id=task.organisation_id,
         instance_id=task.instance_id,
         task_id=task.id,
         field=field,
-        filename=_clean_filename(filename),
-        content_type=(content_type or "application/octet-stream")[:200],
+        filename=name,
+        content_type=download_content_type(name),
         size=len(content),
         sha256=hashlib.sha256(content).hexdigest(),
         content=content,
@@ -82,6 +120,7 @@ def add_attachment(
                 "filename": attachment.filename,
                 "size": attachment.size,
                 "sha256": attachment.sha256,
+                "declared_content_type": (content_type or "")[:200],
                 "task_id": task.id,
                 "field": field,
             },

@@ -71,7 +71,26 @@ def _tune_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READS_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_READS_ONLY = "procflow_reads_only"
+
+
+def reading_engine(engine: sa.Engine) -> sa.Engine:
+    """Return *engine* for transactions that only read (a page being shown).
+
+    On SQLite they begin deferred, without the write lock: in WAL mode they read
+    the last committed state while another transaction writes, so a long step of
+    one organisation (a script using its whole time limit) does not hold up the
+    pages of another. Writes still take the lock first (see :func:`create_db_engine`);
+    should such a transaction write after all, SQLite takes the lock then.
+    PostgreSQL behaves the same either way.
+    """
+    return engine.execution_options(**{_READS_ONLY: True})
 
 
 def create_session_factory(engine: sa.Engine) -> so.sessionmaker[so.Session]:

@@ -7,6 +7,7 @@ callers can treat them as "not found" without knowing the engine.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,17 @@ class PermissionDeniedError(ProcflowError, PermissionError):
 
 class InvalidStateError(ProcflowError):
     """The operation does not apply to the object in its current state."""
+
+
+class SignInThrottledError(ProcflowError):
+    """Too many failed sign-ins for this username from this address (or from this address at all).
+
+    ``retry_at`` is the aware UTC time from which the next attempt is accepted.
+    """
+
+    def __init__(self, message: str, *, retry_at: dt.datetime) -> None:
+        self.retry_at = retry_at
+        super().__init__(message)
 
 
 class DeploymentError(ProcflowError, ValueError):

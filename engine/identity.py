@@ -12,6 +12,11 @@ from .models import Group, Membership, Organisation, User
 
 ROLES = ("admin", "process_owner", "case_handler", "requester", "auditor")
 
+# The roles whose members claim and complete tasks. Auditors only read: they
+# see every case of their organisation but never move one on, so the record
+# they check is not one they made.
+TASK_ROLES = frozenset({"admin", "process_owner", "case_handler", "requester"})
+
 _hasher = PasswordHasher()
 _MEMBERSHIP_CACHE = "procflow.memberships"
 
@@ -132,6 +137,11 @@ def membership_of(session: so.Session, user: User, organisation_id: int) -> Memb
             )
         )
     return cache[key]
+
+
+def may_work_on_tasks(membership: Membership | None) -> bool:
+    """Tell whether a membership has one of the roles that work on tasks (``TASK_ROLES``)."""
+    return membership is not None and bool(TASK_ROLES.intersection(membership.roles))
 
 
 def group_keys(membership: Membership | None) -> set[str]:

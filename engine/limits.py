@@ -33,6 +33,7 @@ import contextvars
 import datetime as dt
 import math
 import os
+import re
 import sys
 import threading
 from collections import Counter
@@ -191,7 +192,7 @@ def check_literal_durations(root: etree._Element, file_name: str) -> None:
             continue
         raw = str(prop.get("value"))
         value = _literal(raw)
-        if value is None and raw.strip().upper().startswith("P"):
+        if value is None and is_iso_duration(raw):
             value = raw.strip()
         problem = due_in_problem(value) if isinstance(value, str | int | float) else None
         if problem:
@@ -202,6 +203,16 @@ def check_literal_durations(root: etree._Element, file_name: str) -> None:
                 line=prop.sourceline,
                 element=owner.get("id") if owner is not None else None,
             )
+
+
+_ISO_DURATION = re.compile(
+    r"P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?", re.IGNORECASE
+)
+
+
+def is_iso_duration(text: str) -> bool:
+    """Tell whether *text* is an ISO 8601 duration written as it is (``P5D``, ``PT2H``), not an expression."""
+    return _ISO_DURATION.fullmatch(text.strip()) is not None
 
 
 def _literal(text: str) -> Any:

@@ -87,6 +87,13 @@ def deliver_thrown_message(
 ) -> list[ProcessInstance]:
     """Route a message an instance threw; unmatched messages are dropped (and audited by the caller)."""
     body = payload if isinstance(payload, dict) else {"payload": payload}
+    errors = submitted_data_errors(body)
+    if errors:
+        # As for a message sent from outside: its keys become the receiver's data.
+        details = "; ".join(f"{key or '(payload)'}: {', '.join(found)}" for key, found in errors.items())
+        raise DataError(
+            f"Instance {source_instance_id} sent message {name!r} with a payload refused: {details}"
+        )
     try:
         return _deliver(
             session, organisation_id, name, body, actor=actor, source_instance_id=source_instance_id

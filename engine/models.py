@@ -369,3 +369,22 @@ class Attachment(Base):
     uploaded_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
 
     uploaded_by: so.Mapped[User | None] = so.relationship()
+
+
+class SignInFailures(Base):
+    """Failed sign-ins counted per (username, client address), and per address alone (username ``""``).
+
+    Kept in the database so that every web process and host throttles the same
+    counters; see :mod:`engine.sign_in_throttle`.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        sa.UniqueConstraint("username", "address", name="uq_sign_in_failures_username_address"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    username: so.Mapped[str] = so.mapped_column(sa.String(120))
+    address: so.Mapped[str] = so.mapped_column(sa.String(64))
+    failures: so.Mapped[int] = so.mapped_column(default=0)
+    last_failure_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow, index=True)

@@ -30,7 +30,7 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from .identity import get_organisation, get_user, group_keys, membership_of
+from .identity import get_organisation, get_user, group_keys, may_work_on_tasks, membership_of
 from .models import (
     AuditEvent,
     HumanTask,
@@ -253,7 +253,10 @@ def _actor_for_task(session: so.Session, task: HumanTask, username: str) -> User
 
 
 def check_may_work_on(session: so.Session, task: HumanTask, user: User) -> None:
-    """Check that *user* may claim or complete *task*: lane group, assignee, separation of duties.
+    """Check that *user* may claim or complete *task*: role, lane group, assignee, separation of duties.
+
+    Only members with a role that works on tasks (``TASK_ROLES``: not auditors)
+    may, whether or not the task has a lane.
 
     :raises NotFoundError: the user is not in the task's organisation.
     :raises PermissionDeniedError: naming the rule that refuses the user.
@@ -261,6 +264,11 @@ def check_may_work_on(session: so.Session, task: HumanTask, user: User) -> None:
     membership = membership_of(session, user, task.organisation_id)
     if membership is None:
         raise NotFoundError(f"No task {task.id}")
+    if not may_work_on_tasks(membership):
+        raise PermissionDeniedError(
+            f"User {user.username!r} may not work on task {task.id} ({task.name}): "
+            f"their role ({', '.join(membership.roles) or 'none'}) only reads cases"
+        )
     if user.id in (task.excluded_user_ids or []):
         raise PermissionDeniedError(
             f"User {user.username!r} may not work on task {task.id} ({task.name}): "
@@ -523,8 +531,9 @@ def list_tasks(
 ) -> list[HumanTask]:
     """Return human tasks, oldest first, from the task index only.
 
-    With *user*: the tasks that user may work on (in their organisations,
-    assigned to them or to one of their groups, not excluded from).
+    With *user*: the tasks that user may work on (in their organisations
+    where they have a role that works on tasks, assigned to them or to one
+    of their groups, not excluded from), as :func:`check_may_work_on` decides.
     """
     stmt = sa.select(HumanTask).order_by(HumanTask.created_at, HumanTask.id)
     if organisation_id is not None:
@@ -540,7 +549,7 @@ def list_tasks(
     visible = []
     for task in tasks:
         membership = membership_of(session, actor, task.organisation_id)
-        if membership is None or actor.id in (task.excluded_user_ids or []):
+        if not may_work_on_tasks(membership) or actor.id in (task.excluded_user_ids or []):
             continue
         if task.assignee_id is not None:
             if task.assignee_id == actor.id:

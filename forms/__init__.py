@@ -6,6 +6,7 @@ from .messages import translate_message
 from .model import ATTACHMENT_PREFIX, Field, Form, build_form, is_read_only, localized
 from .read_only import keep_read_only
 from .render import AttachmentLink, display_value, render_fields
+from .schema_check import FormSchemaError, check_form_schema, check_ui_schema
 from .submission import Submission, parse_number, parse_submission
 from .validation import validate_submission
 
@@ -14,8 +15,11 @@ __all__ = [
     "AttachmentLink",
     "Field",
     "Form",
+    "FormSchemaError",
     "Submission",
     "build_form",
+    "check_form_schema",
+    "check_ui_schema",
     "display_value",
     "is_read_only",
     "keep_read_only",

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .schema_check import FormSchemaError
+
 ATTACHMENT_PREFIX = "attachment:"
 
 
@@ -352,11 +354,17 @@ def build_form(
 
     Messages whose path names no field (``""``, or a field the schema does not
     show) end up in :attr:`Form.errors`, so none is lost.
+
+    :raises FormSchemaError: the schema nests too deeply to render (deploy
+        refuses such forms; this guards against forms stored before).
     """
     errors = errors or {}
     used: set[str] = set()
-    fields = _build_properties(
-        schema, ui_schema or {}, path="", values=values or {}, errors=errors, used=used, locale=locale
-    )
+    try:
+        fields = _build_properties(
+            schema, ui_schema or {}, path="", values=values or {}, errors=errors, used=used, locale=locale
+        )
+    except RecursionError:
+        raise FormSchemaError("the form schema nests too deeply to render") from None
     leftover = [message for path, messages in errors.items() if path not in used for message in messages]
     return Form(title=schema_text(schema, "title", locale), fields=fields, errors=leftover)

@@ -6,23 +6,28 @@ as a whole) so a page can show each message beside its field.
 ``Decimal`` values count as JSON numbers (money typed into a form stays exact
 all the way into the workflow), and dates and datetimes are checked as their
 ISO strings, the way they travel in JSON.
+
+A schema comes from a stranger's form file (see :mod:`forms.schema_check`):
+references are resolved only inside it, never fetched, and ``pattern``,
+``patternProperties`` (also where ``additionalProperties`` consults it) and
+the ``regex`` format run on RE2, in time linear in the submitted text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from jsonschema import Draft7Validator, Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
+from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker, validators
+from jsonschema.exceptions import FormatError, ValidationError
 from jsonschema.protocols import Validator
+from referencing.exceptions import Unresolvable
 
 from . import messages
-
-_DRAFT_7 = "draft-07"
+from .schema_check import NO_RETRIEVAL, FormSchemaError, check_form_safety, compile_pattern, dialect
 
 
 def _is_number(checker: Any, instance: Any) -> bool:
@@ -37,19 +42,83 @@ def _is_integer(checker: Any, instance: Any) -> bool:
     return bool(Draft202012Validator.TYPE_CHECKER.is_type(instance, "integer"))
 
 
-def _with_decimals(cls: Any) -> Any:
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not compile_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    validator: Any, pattern_properties: Mapping[str, Any], instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        regex = compile_pattern(pattern)
+        for name, value in instance.items():
+            if regex.search(name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
+def _additional_properties(
+    validator: Any, additional: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    # jsonschema's own keyword matches patternProperties with Python's backtracking re.
+    if not validator.is_type(instance, "object"):
+        return
+    properties = schema.get("properties", {})
+    patterns = [compile_pattern(p) for p in schema.get("patternProperties", {})]
+    extras = [
+        name for name in instance if name not in properties and not any(p.search(name) for p in patterns)
+    ]
+    if validator.is_type(additional, "object"):
+        for name in extras:
+            yield from validator.descend(instance[name], additional, path=name)
+    elif not additional and extras:
+        unexpected = ", ".join(repr(name) for name in sorted(extras))
+        yield ValidationError(f"Additional properties are not allowed ({unexpected} unexpected)")
+
+
+def _with_safe_keywords(cls: Any) -> Any:
     checker = cls.TYPE_CHECKER.redefine_many({"number": _is_number, "integer": _is_integer})
-    return validators.extend(cls, type_checker=checker)
+    keywords = {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+    }
+    return validators.extend(cls, keywords, type_checker=checker)
 
 
-_DECIMAL_DRAFT_7 = _with_decimals(Draft7Validator)
-_DECIMAL_DRAFT_2020_12 = _with_decimals(Draft202012Validator)
+def _is_regex(instance: object) -> bool:
+    if isinstance(instance, str):
+        try:
+            compile_pattern(instance)
+        except FormSchemaError as exc:
+            raise FormatError(exc.message) from None
+    return True
+
+
+def _format_checker(cls: Any) -> FormatChecker:
+    # Named formats only, so that a library installed later cannot add a check with a backtracking regex.
+    checker = FormatChecker(())
+    for name, (check, raises) in cls.FORMAT_CHECKER.checkers.items():
+        if name in ("date", "email", "idn-email", "ipv4", "ipv6", "uuid"):
+            checker.checks(name, raises)(check)
+    checker.checks("regex")(_is_regex)
+    return checker
+
+
+_SAFE_VALIDATORS = {
+    Draft7Validator: (_with_safe_keywords(Draft7Validator), _format_checker(Draft7Validator)),
+    Draft202012Validator: (
+        _with_safe_keywords(Draft202012Validator),
+        _format_checker(Draft202012Validator),
+    ),
+}
 
 
 def _validator_for(schema: Mapping[str, Any]) -> Validator:
-    declared = str(schema.get("$schema", ""))
-    cls = _DECIMAL_DRAFT_7 if _DRAFT_7 in declared else _DECIMAL_DRAFT_2020_12
-    validator: Validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    cls, format_checker = _SAFE_VALIDATORS[dialect(schema)]
+    validator: Validator = cls(schema, format_checker=format_checker, registry=NO_RETRIEVAL)
     return validator
 
 
@@ -111,11 +180,24 @@ def _message(error: ValidationError) -> str:
 
 
 def validate_submission(schema: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Return validation messages per field path; an empty dict means *data* is valid."""
+    """Return validation messages per field path; an empty dict means *data* is valid.
+
+    :raises FormSchemaError: the schema itself cannot be used safely (a ``$ref``
+        out of the form or in a cycle, a pattern RE2 cannot run; see
+        :func:`forms.schema_check.check_form_safety`), or it recursed too deeply.
+        Deploy refuses such forms, so this guards only against forms stored before.
+    """
+    check_form_safety(schema)
+    try:
+        found = sorted(
+            _validator_for(schema).iter_errors(_as_json(data)), key=lambda e: list(e.absolute_path)
+        )
+    except Unresolvable as exc:
+        raise FormSchemaError(f"$ref {exc.ref!r} cannot be resolved inside the form") from None
+    except RecursionError:
+        raise FormSchemaError("the form schema recurses too deeply to validate") from None
     errors: dict[str, list[str]] = {}
-    for error in sorted(
-        _validator_for(schema).iter_errors(_as_json(data)), key=lambda e: list(e.absolute_path)
-    ):
+    for error in found:
         if error.validator == "required" and isinstance(error.instance, Mapping):
             for name in error.validator_value:
                 if name not in error.instance:

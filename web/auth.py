@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response
 
 import engine
 
-from .db import db_session
+from .db import db_session, keep_despite_error
 
 bp = Blueprint("auth", __name__)
 
@@ -114,11 +114,13 @@ def _sign_out() -> None:
 def login() -> Response | str | tuple[str, int]:
     """Show the sign-in form; on POST check the password and sign the user in.
 
-    Failed attempts answer 401 with the form again; too many answer 429 (see
-    ``LOGIN_RATE_LIMIT_*``).
+    Failed attempts answer 401 with the form again and are counted per
+    (username, client address) and per address in the database
+    (:mod:`engine.sign_in_throttle`); an attempt that comes before the wait those
+    failures impose answers 429 without the password being checked.
 
     :raises BadRequest: (400) the CSRF token is missing or wrong.
-    :raises TooManyRequests: (429) too many failed attempts.
+    :raises SignInThrottledError: (429) too many failed attempts; try again later.
     """
     next_url = safe_next(request.values.get("next"), url_for("tasks.inbox"))
     if request.method == "GET":
@@ -127,12 +129,17 @@ def login() -> Response | str | tuple[str, int]:
         return render_template("auth/login.html", next_url=next_url, username="")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
+    address = request.remote_addr or "unknown"
     db = db_session()
+    engine.check_sign_in_allowed(db, username=username, address=address)
     user = engine.verify_password(db, username, password) if username and password else None
     error = None
     if user is None:
         error = _("Wrong username or password.")
+        engine.record_sign_in_failure(db, username=username, address=address)
+        keep_despite_error()
     else:
+        engine.record_sign_in_success(db, username=username, address=address)
         memberships = sorted(user.memberships, key=lambda m: m.organisation.name.lower())
         if not memberships:
             error = _("Your account is not a member of any organisation. Ask an administrator.")
@@ -144,11 +151,6 @@ def login() -> Response | str | tuple[str, int]:
     session["organisation"] = memberships[0].organisation.key
     current_app.logger.info("user %s signed in", username)
     return redirect(next_url, code=303)
-
-
-def login_failed(response: Response) -> bool:
-    """Tell the rate limiter whether a sign-in attempt counts (only failed ones do)."""
-    return response.status_code == 401
 
 
 @bp.route("/logout", methods=["POST"])
@@ -185,8 +187,3 @@ def organisation() -> Response:
         abort(404)
     session["organisation"] = key
     return redirect(url_for("tasks.inbox"), code=303)
-
-
-def attempted_username() -> str:
-    """Return the rate-limit key of a sign-in attempt: the username tried."""
-    return "login-user:" + request.form.get("username", "").strip().lower()

@@ -27,9 +27,6 @@ DEFAULTS: dict[str, Any] = {
     "PERMANENT_SESSION_LIFETIME": 8 * 3600,
     "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
-    "RATELIMIT_STORAGE_URI": "memory://",
-    "LOGIN_RATE_LIMIT_PER_ADDRESS": "20 per minute",
-    "LOGIN_RATE_LIMIT_PER_USERNAME": "5 per minute",
     "INBOX_PAGE_SIZE": 20,
 }
 

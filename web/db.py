@@ -4,16 +4,16 @@ Views call :func:`db_session` and never commit themselves: a response below
 400 commits, anything else (an error page, a form sent back with messages, an
 exception) rolls back, so an operation's changes land together or not at all.
 
-One exception: a view that stored something the user must not lose even when
-the rest fails (files uploaded with a form the engine then refused) runs the
-engine call in a savepoint and sets :func:`keep_despite_error`.
+One exception: a view whose error response must still record something (a
+failed sign-in is counted, see :mod:`engine.sign_in_throttle`) sets
+:func:`keep_despite_error`.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 
 import engine
 
@@ -26,6 +26,9 @@ class Database:
     def __init__(self, url: str | None) -> None:
         self.engine: sa.Engine = engine.create_db_engine(url)
         self.session_factory: so.sessionmaker[so.Session] = engine.create_session_factory(self.engine)
+        self.reading_session_factory: so.sessionmaker[so.Session] = engine.create_session_factory(
+            engine.reading_engine(self.engine)
+        )
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -42,7 +45,10 @@ def database(app: Flask | None = None) -> Database:
 def db_session() -> so.Session:
     """Return this request's session, opening it on first use."""
     if "db_session" not in g:
-        g.db_session = database().session_factory()
+        # Showing a page only reads: on SQLite it need not wait for another request's write lock.
+        reads_only = request.method in ("GET", "HEAD")
+        db = database()
+        g.db_session = (db.reading_session_factory if reads_only else db.session_factory)()
     session: so.Session = g.db_session
     return session
 

@@ -1,22 +1,29 @@
 """The one place where errors become HTTP responses: HTML pages, or JSON under ``/api``.
 
 Engine errors map to status codes (not found 404, permission denied 403, a
-lost race or a wrong state 409); a form the engine refused is sent back to the
+lost race or a wrong state 409, too many failed sign-ins 429 with the sign-in
+form and when to try again); a form the engine refused is sent back to the
 user with each message beside its field, by the view that registered itself in
 ``g.rerender_form`` before calling the engine.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 import engine
+from forms import FormSchemaError
+
+from .auth import safe_next
 
 RerenderForm = Callable[[dict[str, list[str]]], Any]
 
@@ -76,10 +83,37 @@ def _form_invalid(exc: engine.FormValidationError) -> Any:
     return rerender(exc.errors), 422
 
 
+def _sign_in_throttled(exc: engine.SignInThrottledError) -> Any:
+    wait = max(1, math.ceil((exc.retry_at - engine.models.utcnow()).total_seconds()))
+    if wait > 60:
+        # Rounded up to whole minutes, so "try again in 2 minutes" is never too early.
+        wait = math.ceil(wait / 60) * 60
+    headers = {"Retry-After": str(wait)}
+    if _is_api():
+        return jsonify({"error": "too_many_attempts", "message": str(exc), "retry_after": wait}), 429, headers
+    when = format_timedelta(dt.timedelta(seconds=wait), threshold=1, add_direction=True)
+    message = _("Too many failed sign-ins. Try again %(when)s.", when=when)
+    page = render_template(
+        "auth/login.html",
+        next_url=safe_next(request.values.get("next"), url_for("tasks.inbox")),
+        username=request.form.get("username", "").strip(),
+        error=message,
+    )
+    return page, 429, headers
+
+
 def _engine_error(exc: engine.ProcflowError) -> Any:
     if _is_api():
         return _json(400, "bad_request", str(exc))
     return _page(400, _("That did not work"), str(exc))
+
+
+def _broken_form(exc: FormSchemaError) -> Any:
+    # The model's form, not the user's input, is at fault: say so, and what is wrong with it.
+    message = _("This task's form is broken; ask the process owner to fix it: %(problem)s", problem=str(exc))
+    if _is_api():
+        return _json(500, "broken_form", message)
+    return _page(500, _("The form cannot be shown"), message)
 
 
 def _csrf_failed(exc: CSRFError) -> Any:
@@ -116,7 +150,11 @@ def _http_error(exc: HTTPException) -> Any:
     if status == 429:
         message = _("Too many attempts. Wait a minute and try again.")
     elif status == 413:
-        message = _("The upload is larger than this server accepts.")
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        message = _(
+            "The upload is larger than this server accepts (at most %(size)s MB).",
+            size=max(1, limit // (1024 * 1024)),
+        )
     else:
         message = _("The request could not be handled.")
     return _page(status, _HTTP_TITLES.get(status, lambda: exc.name or "")(), message)
@@ -133,7 +171,9 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(engine.ConflictError, _conflict)
     app.register_error_handler(engine.InvalidStateError, _invalid_state)
     app.register_error_handler(engine.FormValidationError, _form_invalid)
+    app.register_error_handler(engine.SignInThrottledError, _sign_in_throttled)
     app.register_error_handler(engine.ProcflowError, _engine_error)
+    app.register_error_handler(FormSchemaError, _broken_form)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(InternalServerError, _internal_error)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -15,6 +14,7 @@ import engine
 
 from .auth import require_login, require_role, roles
 from .db import db_session
+from .security import SANDBOX_CSP, download
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 bp.before_request(require_login)
@@ -91,17 +91,25 @@ def _render_instance(
 
 @bp.route("/<int:instance_id>/diagram.bpmn")
 def diagram(instance_id: int) -> Response:
-    """Return the BPMN XML of the instance's process version, for the diagram viewer.
+    """Return the BPMN XML of the instance's process version, for the diagram viewer (as plain text).
 
     :raises NotFound: (404) no such instance in the user's organisation.
     """
     bundle_file = _diagram_file(_instance(instance_id))
-    return Response(bundle_file.content, mimetype="application/xml")
+    # Not application/xml: a browser renders XML with XHTML elements in it and runs
+    # their scripts. As plain text (with nosniff) it is only ever data for the viewer.
+    response = Response(bundle_file.content, content_type="text/plain; charset=utf-8")
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = SANDBOX_CSP
+    return response
 
 
 @bp.route("/<int:instance_id>/attachments/<int:attachment_id>")
 def attachment(instance_id: int, attachment_id: int) -> Response:
-    """Download an attachment of the instance (always as a download, never shown inline).
+    """Download an attachment of the instance: always saved, never shown inline or run.
+
+    The content type comes from the allow-list :func:`engine.download_content_type`,
+    never from the uploader.
 
     :raises NotFound: (404) no such attachment on an instance of the user's organisation.
     """
@@ -109,13 +117,8 @@ def attachment(instance_id: int, attachment_id: int) -> Response:
     found = engine.get_attachment(db_session(), attachment_id, organisation_id=g.organisation.id)
     if found.instance_id != instance_id:
         abort(404)
-    return send_file(
-        io.BytesIO(found.content),
-        mimetype=found.content_type or "application/octet-stream",
-        as_attachment=True,
-        download_name=found.filename,
-        max_age=0,
-    )
+    content_type = engine.download_content_type(found.filename)
+    return download(found.content, filename=found.filename, content_type=content_type)
 
 
 def _admin_action(instance_id: int, action: Any, message: str) -> Response:

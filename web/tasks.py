@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +21,16 @@ import engine
 import forms
 
 from .auth import require_login, safe_next
-from .db import db_session, keep_despite_error
+from .db import db_session
 from .i18n import current_language
 
 bp = Blueprint("tasks", __name__)
 bp.before_request(require_login)
 
 SORTS = ("due", "created", "name")
+# What a file field holds while its upload waits for the submission to be accepted
+# (never an attachment reference, so a form shown again offers no stale link).
+PENDING_UPLOAD = "pending-upload"
 VIEWS = ("all", "mine", "group")
 
 
@@ -203,22 +207,45 @@ def task(task_id: int) -> str:
     return render_task(_task_in_organisation(task_id))
 
 
+def _choose_again(errors: dict[str, list[str]], held: dict[str, Any]) -> dict[str, list[str]]:
+    """Add, beside each file field whose upload was not kept, that the file must be chosen again."""
+    if not held:
+        return errors
+    merged = {path: list(messages) for path, messages in errors.items()}
+    for path in held:
+        merged.setdefault(path, []).append(
+            _("Choose the file again: files are saved only when the task is completed.")
+        )
+    return merged
+
+
 @bp.route("/tasks/<int:task_id>", methods=["POST"])
 def complete(task_id: int) -> Response | tuple[str, int] | str:
     """Complete a task with the submitted form, or apply a row action (add/remove row) and show it again.
 
-    Uploaded files are stored even when the form is refused, so nothing the
-    user sent is lost. On success, go to the instance page.
+    Uploaded files belong to the submission: they are stored only when the task
+    is completed, in the same transaction. A form shown again (row action,
+    invalid input, refused by the engine) stores nothing and says beside each
+    file field that the file must be chosen again (browsers cannot refill a file
+    input). On success, go to the next task of the case, or the instance page.
 
     :raises NotFound: (404) no such task in the user's organisation.
-    :raises Forbidden: (403) lane group, assignee or separation of duties refuses the user.
+    :raises Forbidden: (403) lane group, assignee, role or separation of duties refuses the user.
     :raises Conflict: (409) someone else completed the task meanwhile, or the instance is suspended.
+    :raises RequestEntityTooLarge: (413) the request is larger than ``MAX_CONTENT_LENGTH``.
     """
     db = db_session()
     task = _task_in_organisation(task_id)
     schema = engine.task_form_schema(db, task)
     ui_schema = engine.task_ui_schema(db, task)
+    context = engine.instance_data(db, task.instance)
     g.conflict_task = task
+    held: dict[str, Any] = {}
+
+    def hold_file(path: str, upload: Any) -> str:
+        # First pass: note the upload, store nothing until the submission is accepted.
+        held[path] = upload
+        return PENDING_UPLOAD
 
     def store_file(path: str, upload: Any) -> str:
         attachment = engine.add_attachment(
@@ -230,31 +257,31 @@ def complete(task_id: int) -> Response | tuple[str, int] | str:
             content_type=upload.mimetype,
             field=path,
         )
-        keep_despite_error()
         return f"{forms.ATTACHMENT_PREFIX}{attachment.id}"
 
-    if schema is None:
-        submission = forms.Submission(data={}, values={})
-    else:
-        submission = forms.parse_submission(
-            schema,
-            ui_schema,
-            request.form,
-            request.files,
-            store_file=store_file,
-            context=engine.instance_data(db, task.instance),
+    def parse(store: Callable[[str, Any], str]) -> forms.Submission:
+        if schema is None:
+            return forms.Submission(data={}, values={})
+        return forms.parse_submission(
+            schema, ui_schema, request.form, request.files, store_file=store, context=context
         )
+
+    submission = parse(hold_file)
     g.submitted_values = submission.values
     if submission.action:
-        return render_task(task, values=submission.values)
+        return render_task(task, values=submission.values, errors=_choose_again({}, held))
     if submission.errors:
         assert schema is not None
         errors = forms.validate_submission(schema, submission.data)
         errors.update(submission.errors)
-        return render_task(task, values=submission.values, errors=errors), 422
-    g.rerender_form = lambda errors: render_task(task, values=submission.values, errors=errors)
+        return render_task(task, values=submission.values, errors=_choose_again(errors, held)), 422
+    g.rerender_form = lambda errors: render_task(
+        task, values=submission.values, errors=_choose_again(errors, held)
+    )
     with db.begin_nested():
-        instance = engine.complete_task(db, task.id, user=g.user.username, data=submission.data)
+        # Files and completion in one savepoint: a refused completion leaves no file behind.
+        stored = parse(store_file) if held else submission
+        instance = engine.complete_task(db, task.id, user=g.user.username, data=stored.data)
     flash(_("Task “%(name)s” completed.", name=task.name), "success")
     next_task = next(iter(engine.list_tasks(db, instance_id=instance.id, user=g.user.username)), None)
     if next_task is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy.orm as so
 
@@ -117,3 +119,57 @@ def test_multi_instance_without_its_collection_is_an_incident_not_a_dead_case(
         s.commit()
     with session_factory() as s:
         assert engine.get_instance(s, instance_id).status == "completed"
+
+
+DUE_BY_EXPRESSION = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
+                  id="D" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="due" name="Due" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="work" name="Work">
+      <bpmn:extensionElements>
+        <spiffworkflow:properties>
+          <spiffworkflow:property name="dueIn" value="{due_in}" />
+        </spiffworkflow:properties>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work" />
+    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_due_date_expression_that_fails_is_an_incident_not_a_task_without_a_deadline(
+    session_factory: Factory, orgs: None
+) -> None:
+    # An expression that begins with "p" is an expression, not an unquoted ISO duration.
+    bpmn = DUE_BY_EXPRESSION.format(due_in="parameters['sla_days']")
+    with session_factory.begin() as s:
+        engine.deploy_files(s, [engine.BundleFile("due.bpmn", "bpmn", bpmn)], name="due")
+        instance = engine.start_instance(s, "due", organisation="north", user="north-req")
+        assert instance.status == "error"
+        assert "work" in (instance.error_message or "") and "sla_days" in (instance.error_message or "")
+        instance_id = instance.id
+    assert _tasks(session_factory, instance_id) == []
+    with session_factory.begin() as s:
+        north = engine.get_organisation(s, "north").id
+        engine.set_parameter(s, "sla_days", 3, organisation_id=north, valid_from=dt.date(2020, 1, 1))
+    with session_factory.begin() as s:
+        assert engine.retry_instance(s, instance_id, user="north-admin").status == "running"
+    with session_factory() as s:
+        (task,) = engine.list_tasks(s, instance_id=instance_id)
+        assert task.due_at is not None
+
+
+def test_an_unquoted_iso_duration_is_still_a_duration(session_factory: Factory, orgs: None) -> None:
+    with session_factory.begin() as s:
+        bpmn = DUE_BY_EXPRESSION.format(due_in="P2D")
+        engine.deploy_files(s, [engine.BundleFile("due.bpmn", "bpmn", bpmn)], name="due")
+        instance_id = engine.start_instance(s, "due", organisation="north", user="north-req").id
+    with session_factory() as s:
+        (task,) = engine.list_tasks(s, instance_id=instance_id)
+        assert task.due_at is not None and task.due_at - task.created_at == dt.timedelta(days=2)

@@ -122,6 +122,42 @@ def test_other_organisation_sees_nothing(
             engine.get_instance(s, instance_id, organisation_id=south.id)
 
 
+NO_LANE = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  id="D" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="no_lane" name="No lane" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="check" name="Check"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="check" />
+    <bpmn:sequenceFlow id="f2" sourceRef="check" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_auditors_only_read_even_tasks_without_a_lane(
+    session_factory: so.sessionmaker[so.Session], orgs: None
+) -> None:
+    with session_factory.begin() as s:
+        engine.add_user(s, "north-auditor", organisation="north", roles=["auditor"])
+        engine.deploy_files(s, [engine.BundleFile("no_lane.bpmn", "bpmn", NO_LANE)], name="no_lane")
+        instance_id = engine.start_instance(s, "no_lane", organisation="north", user="north-req").id
+    task = _only_task(session_factory, instance_id)
+    assert task.candidate_group is None
+    refused = r"'north-auditor' may not work on task .*: their role \(auditor\) only reads cases"
+    with pytest.raises(engine.PermissionDeniedError, match=refused):
+        _complete(session_factory, task.id, "north-auditor")
+    with pytest.raises(engine.PermissionDeniedError, match="only reads"), session_factory.begin() as s:
+        engine.claim_task(s, task.id, user="north-auditor")
+    with session_factory() as s:
+        assert engine.list_tasks(s, user="north-auditor") == []
+        assert [t.id for t in engine.list_tasks(s, user="north-admin")] == [task.id]
+    # Every role that works on tasks may (the task has no lane and no assignee).
+    _complete(session_factory, task.id, "north-admin")
+
+
 def test_completing_twice_is_a_conflict(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
     instance_id = _start(session_factory)
     task = _only_task(session_factory, instance_id)

@@ -207,7 +207,13 @@ def page(browser: Any, live_server: str, request: pytest.FixtureRequest) -> Iter
     """A fresh browser page on the live server; a failing test leaves a screenshot in test-artifacts/."""
     context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
+    # Every page the test opens reports what the Content-Security-Policy blocked (init
+    # scripts run before the page's own and are not subject to its policy).
+    context.add_init_script(CSP_REPORTER)
     page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda message: _note_csp_violation(message, violations))
+    page.csp_violations = violations
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
@@ -215,3 +221,19 @@ def page(browser: Any, live_server: str, request: pytest.FixtureRequest) -> Iter
         name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context.close()
+    if report is not None and report.passed:
+        assert violations == [], "the browser reported Content-Security-Policy violations"
+
+
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile || event.documentURI}:${event.lineNumber}`);
+});
+"""
+
+
+def _note_csp_violation(message: Any, violations: list[str]) -> None:
+    text = message.text
+    if text.startswith("CSP violation") or "Content Security Policy" in text:
+        violations.append(text)

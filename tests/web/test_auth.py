@@ -1,11 +1,19 @@
-"""Sign-in, sign-out, sessions, CSRF, rate limiting, language and organisation switches."""
+"""Sign-in, sign-out, sessions, CSRF, throttling of failed sign-ins, language and organisation switches."""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pytest
+import time_machine
 from flask import Flask
 
+import engine
+import engine.sign_in_throttle
 from tests.web.conftest import PASSWORD, LoginAs, WebClient
+from web import create_app
+from web.db import database
 
 
 def test_login_page_has_the_fields_scripts_rely_on(client: WebClient) -> None:
@@ -58,14 +66,89 @@ def test_login_without_csrf_token_is_refused(client: WebClient, users: None) -> 
     assert "The form has expired" in response.get_data(as_text=True)
 
 
-def test_failed_logins_are_rate_limited_per_username(client: WebClient, users: None) -> None:
-    for _ in range(5):
-        assert client.post("/login", data={"username": "north-req", "password": "guess"}).status_code == 401
-    blocked = client.post("/login", data={"username": "north-req", "password": PASSWORD})
-    assert blocked.status_code == 429
-    assert "Too many attempts" in blocked.get_data(as_text=True)
-    # Another username from the same address is not blocked yet.
-    assert client.post("/login", data={"username": "north-boss", "password": PASSWORD}).status_code == 303
+A = {"REMOTE_ADDR": "198.51.100.7"}
+B = {"REMOTE_ADDR": "203.0.113.9"}
+T0 = dt.datetime(2027, 2, 1, 8, 0, tzinfo=dt.UTC)
+
+
+def _sign_in(client: WebClient, password: str, address: dict[str, str], username: str = "north-req") -> Any:
+    client.fetch_csrf_token()
+    return client.post("/login", data={"username": username, "password": password}, environ_base=address)
+
+
+def test_wrong_passwords_from_one_address_do_not_lock_the_user_out_from_another(
+    client: WebClient, users: None
+) -> None:
+    with time_machine.travel(T0, tick=False):
+        for _ in range(3):
+            assert _sign_in(client, "guess", A).status_code == 401
+        # From A the next attempt must wait, even with the right password (it is not even checked) ...
+        blocked = _sign_in(client, PASSWORD, A)
+        assert blocked.status_code == 429
+        assert "Too many failed sign-ins. Try again in 2 seconds." in blocked.get_data(as_text=True)
+        assert blocked.headers["Retry-After"] == "2"
+        # ... while the real user, from B, signs in at once.
+        assert _sign_in(client, PASSWORD, B).status_code == 303
+        client.post("/logout")
+        # Another user from A is not held up either.
+        assert _sign_in(client, PASSWORD, A, username="north-boss").status_code == 303
+
+
+def test_each_further_failure_doubles_the_wait(client: WebClient, users: None) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        for _ in range(3):
+            assert _sign_in(client, "guess", A).status_code == 401
+        for wait in (2, 4, 8, 16):
+            traveller.shift(wait - 1)
+            early = _sign_in(client, "guess", A)
+            assert early.status_code == 429 and early.headers["Retry-After"] == "1"
+            traveller.shift(1)
+            assert _sign_in(client, "guess", A).status_code == 401
+        traveller.shift(31)
+        assert _sign_in(client, PASSWORD, A).status_code == 429
+        traveller.shift(1)
+        assert _sign_in(client, PASSWORD, A).status_code == 303
+        client.post("/logout")
+        # The successful sign-in forgot the failures: three more are free again.
+        for _ in range(3):
+            assert _sign_in(client, "guess", A).status_code == 401
+
+
+def test_the_throttle_is_shared_by_every_web_process(app: Flask, db_url: str, users: None) -> None:
+    other_process = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test-secret"})
+    other_process.test_client_class = WebClient
+    first: WebClient = app.test_client()  # type: ignore[assignment]
+    second: WebClient = other_process.test_client()  # type: ignore[assignment]
+    try:
+        with time_machine.travel(T0, tick=False):
+            for _ in range(3):
+                assert _sign_in(first, "guess", A).status_code == 401
+            assert _sign_in(second, PASSWORD, A).status_code == 429
+    finally:
+        database(other_process).dispose()
+
+
+def test_one_address_trying_many_usernames_is_throttled(
+    client: WebClient, users: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine.sign_in_throttle, "FREE_FAILURES_PER_ADDRESS", 4)
+    with time_machine.travel(T0, tick=False):
+        for name in ("anna", "bert", "cecilia", "david"):
+            assert _sign_in(client, "guess", A, username=name).status_code == 401
+        assert _sign_in(client, PASSWORD, A).status_code == 429
+        assert _sign_in(client, PASSWORD, B).status_code == 303
+
+
+def test_the_throttle_message_is_translated(client: WebClient, users: None) -> None:
+    with time_machine.travel(T0, tick=False):
+        client.post("/language", data={"lang": "sv"})
+        for _ in range(3):
+            _sign_in(client, "guess", A)
+        swedish = _sign_in(client, PASSWORD, A).get_data(as_text=True)
+        client.post("/language", data={"lang": "fi"})
+        finnish = _sign_in(client, PASSWORD, A).get_data(as_text=True)
+    assert "För många misslyckade inloggningar. Försök igen om 2 sekunder." in swedish
+    assert "Liian monta epäonnistunutta kirjautumista. Yritä uudelleen 2 sekunnin päästä." in finnish
 
 
 def test_successful_logins_do_not_count_towards_the_limit(client: WebClient, users: None) -> None:

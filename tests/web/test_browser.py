@@ -126,3 +126,30 @@ def test_language_switch_to_swedish(page: Any, start: Any) -> None:
     page.get_by_role("button", name="Slutför uppgiften").click()
     expect(page.locator("#f-needed_by-error")).to_have_text("Fältet är obligatoriskt.")
     assert re.search(r"/tasks/\d+$", page.url)
+
+
+def test_main_pages_run_under_the_content_security_policy_without_violations(page: Any, start: Any) -> None:
+    instance_id = start()
+    sign_in(page, "north-req")
+    row = page.locator("tr", has_text="Describe the purchase")
+    row.get_by_role("button", name="Claim").click()  # htmx swaps the row in place
+    expect(row.get_by_text("You")).to_be_visible()
+    row.get_by_role("link", name="Describe the purchase").click()
+    expect(page.get_by_role("button", name="Complete task")).to_be_visible()
+    page.goto(f"/instances/{instance_id}")
+    expect(page.locator("#diagram[data-rendered=true]")).to_be_attached()
+    page.goto("/processes/")
+    page.goto("/instances/9999")
+    page.evaluate("() => new Promise((done) => setTimeout(done, 200))")
+    assert page.csp_violations == []
+    # The policy is really in force: an inline script injected now is refused and reported.
+    page.evaluate("""() => {
+      const script = document.createElement("script");
+      script.textContent = "window.ranInline = true";
+      document.body.append(script);
+    }""")
+    expect(page.locator("body")).to_be_attached()
+    page.evaluate("() => new Promise((done) => setTimeout(done, 200))")
+    assert page.evaluate("() => window.ranInline === undefined")
+    assert any("script-src" in v for v in page.csp_violations)
+    page.csp_violations.clear()

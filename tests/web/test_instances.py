@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 
 import sqlalchemy.orm as so
+from flask import Flask
 
 import engine
 from tests.conftest import FIXTURES
@@ -52,7 +53,8 @@ def test_instance_page_shows_status_diagram_state_and_history(
 def test_diagram_is_the_bpmn_of_the_instances_version(login_as: LoginAs, start: Callable[..., int]) -> None:
     instance_id = start()
     response = login_as("requester").get(f"/instances/{instance_id}/diagram.bpmn")
-    assert response.mimetype == "application/xml"
+    # Plain text, never rendered: see tests/web/test_security_headers.py.
+    assert response.mimetype == "text/plain"
     assert 'process id="web_purchase"' in response.get_data(as_text=True)
     assert "bpmndi:BPMNDiagram" in response.get_data(as_text=True)
 
@@ -68,27 +70,56 @@ def test_other_organisations_instances_are_not_found(
         assert client.post(f"/instances/{instance_id}/{action}").status_code == 404, action
 
 
-def test_attachments_are_stored_kept_on_errors_and_downloadable(
+CHOOSE_AGAIN = "Choose the file again: files are saved only when the task is completed."
+
+
+def _spec() -> dict[str, tuple[io.BytesIO, str, str]]:
+    return {"specification": (io.BytesIO(b"%PDF-1.4 spec"), "../../Spec <1>.pdf", "application/pdf")}
+
+
+def test_an_upload_with_a_form_the_engine_refuses_is_not_stored(
     login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
 ) -> None:
     instance_id = start()
     task = open_task(session_factory, instance_id)
     client = login_as("requester")
-    upload = {"specification": (io.BytesIO(b"%PDF-1.4 spec"), "../../Spec <1>.pdf", "application/pdf")}
     refused = client.post(
-        f"/tasks/{task.id}", data={"subject": "La", **upload}, content_type="multipart/form-data"
+        f"/tasks/{task.id}", data={"subject": "La", **_spec()}, content_type="multipart/form-data"
     )
     assert refused.status_code == 422
-    with session_factory() as s:
-        (attachment,) = engine.list_attachments(s, instance_id)
-    assert attachment.filename == "Spec <1>.pdf" and attachment.size == len(b"%PDF-1.4 spec")
     page = refused.get_data(as_text=True)
-    reference = f"attachment:{attachment.id}"
-    assert f'type="hidden" name="specification" value="{reference}"' in page and "Spec &lt;1&gt;.pdf" in page
-    done = client.post(f"/tasks/{task.id}", data=dict(REQUEST, specification=reference))
+    assert CHOOSE_AGAIN in page and "attachment:" not in page
+    with session_factory() as s:
+        assert engine.list_attachments(s, instance_id) == []
+
+
+def test_an_upload_with_a_form_that_cannot_be_read_is_not_stored(
+    login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = start()
+    task = open_task(session_factory, instance_id)
+    client = login_as("requester")
+    data = dict(REQUEST, estimated_value="a lot", **_spec())
+    refused = client.post(f"/tasks/{task.id}", data=data, content_type="multipart/form-data")
+    assert refused.status_code == 422
+    assert CHOOSE_AGAIN in refused.get_data(as_text=True)
+    with session_factory() as s:
+        assert engine.list_attachments(s, instance_id) == []
+
+
+def test_an_upload_is_stored_with_the_completed_task_and_downloadable(
+    login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = start()
+    task = open_task(session_factory, instance_id)
+    client = login_as("requester")
+    done = client.post(f"/tasks/{task.id}", data=dict(REQUEST, **_spec()), content_type="multipart/form-data")
     assert done.status_code == 303
     with session_factory() as s:
-        assert engine.instance_data(s, engine.get_instance(s, instance_id))["specification"] == reference
+        (attachment,) = engine.list_attachments(s, instance_id)
+        reference = engine.instance_data(s, engine.get_instance(s, instance_id))["specification"]
+    assert attachment.filename == "Spec <1>.pdf" and attachment.size == len(b"%PDF-1.4 spec")
+    assert reference == f"attachment:{attachment.id}"
     url = f"/instances/{instance_id}/attachments/{attachment.id}"
     download = login_as("approver").get(url)
     assert download.data == b"%PDF-1.4 spec"
@@ -97,6 +128,23 @@ def test_attachments_are_stored_kept_on_errors_and_downloadable(
     assert url in instance_page and "File attached" in instance_page
     assert login_as("requester", "south").get(url).status_code == 404
     assert login_as("requester").get(f"/instances/{instance_id}/attachments/9999").status_code == 404
+
+
+def test_a_request_over_the_size_limit_is_refused_before_it_is_read(
+    app: Flask, login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = start()
+    task = open_task(session_factory, instance_id)
+    client = login_as("requester")
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    # Refused from the Content-Length alone, before the body is parsed (or the CSRF token read).
+    body = b"--x\r\n" + b"y" * (2 * 1024 * 1024) + b"\r\n--x--\r\n"
+    response = client.post(f"/tasks/{task.id}", data=body, content_type="multipart/form-data; boundary=x")
+    assert response.status_code == 413
+    assert "The upload is larger than this server accepts (at most 1 MB)." in response.get_data(as_text=True)
+    with session_factory() as s:
+        assert engine.list_attachments(s, instance_id) == []
+        assert engine.get_task(s, task.id).state == "ready"
 
 
 def test_uploading_to_a_task_one_may_not_work_on_is_forbidden(

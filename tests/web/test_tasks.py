@@ -365,4 +365,28 @@ def test_a_task_without_form_completes_with_no_data(
     assert client.post(f"/tasks/{task.id}", data={}).status_code == 303
 
 
+def test_auditors_see_tasks_without_a_lane_but_cannot_claim_or_complete_them(
+    login_as: LoginAs, session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
+    bpmn = (PURCHASE_DIR / "purchase.bpmn").read_text()
+    bpmn = re.sub(r"<bpmn:laneSet .*?</bpmn:laneSet>", "", bpmn, flags=re.S)
+    bpmn = bpmn.replace("web_purchase", "no_lane")
+    files = [engine.BundleFile("no_lane.bpmn", "bpmn", bpmn)] + [
+        engine.BundleFile(path.name, "form", path.read_text()) for path in sorted(PURCHASE_DIR.glob("*.json"))
+    ]
+    with session_factory.begin() as s:
+        engine.deploy_files(s, files, name="no_lane")
+        instance_id = engine.start_instance(s, "no_lane", organisation="north", user="north-req").id
+    task = open_task(session_factory, instance_id)
+    assert task.candidate_group is None
+    client = login_as("auditor")
+    assert f"/tasks/{task.id}" not in client.get("/").get_data(as_text=True)
+    page = client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert "You cannot work on this task." in page and "only reads cases" in page
+    assert "Complete task" not in page and "Claim" not in page
+    assert client.post(f"/tasks/{task.id}/claim").status_code == 403
+    assert client.post(f"/tasks/{task.id}", data={"subject": "Desks"}).status_code == 403
+    assert "Claim" in login_as("admin").get("/").get_data(as_text=True)
+
+
 from tests.web.conftest import PURCHASE as PURCHASE_DIR  # noqa: E402
