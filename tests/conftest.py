@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +21,32 @@ import engine
 from engine.models import Base
 
 FIXTURES = Path(__file__).parent / "fixtures"
+T = TypeVar("T")
 PROCESSES = Path(__file__).parent.parent / "processes"
+
+
+def bounded(function: Callable[[], T], seconds: float = 5.0, what: str = "it") -> T:
+    """Run *function* in a thread; fail the test if it has not finished within *seconds*.
+
+    For what could hang if a limit regressed: the test fails instead of stalling the suite.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"{what} still running after {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    value: T = outcome["value"]
+    return value
 
 
 def _postgres_url() -> str | None:

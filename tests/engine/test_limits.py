@@ -9,8 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
@@ -20,36 +19,15 @@ import time_machine
 
 import engine
 from engine import limits
+from tests.conftest import bounded
 
 Factory = so.sessionmaker[so.Session]
-T = TypeVar("T")
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
                   xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
                   id="D" targetNamespace="http://bpmn.io/schema/bpmn">
 """
-
-
-def bounded(function: Callable[[], T], seconds: float = 5.0) -> T:
-    """Run *function* in a thread; fail the test if it has not finished within *seconds*."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"still running after {seconds} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    value: T = outcome["value"]
-    return value
 
 
 def process(process_id: str, nodes: list[str], flows: list[tuple[str, str]]) -> str:

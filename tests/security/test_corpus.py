@@ -12,51 +12,28 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import sqlalchemy.orm as so
 
 import engine
 from engine import _evaluator, _workflow
+from tests.conftest import bounded
 from tests.security.bundles import ELEMENT, MESSAGE, PROCESS_ID, RECEIVER, bundle, harmless
 from tests.security.corpus import CORPUS, Payload
 from tests.security.outcomes import OUTCOMES, Outcome, wall_of
 
 Factory = so.sessionmaker[so.Session]
-T = TypeVar("T")
 
 NORTH_THRESHOLD = 5
 # A stopped payload costs its time limit, the evaluator's grace, and (on a busy machine) a little more.
 EXPENSIVE_SECONDS = _workflow.SCRIPT_TIME_LIMIT + _evaluator.GRACE_SECONDS + 3.0
 CHEAP_SECONDS = 15.0
 DEPLOY_SECONDS = 20.0
-
-
-def bounded(function: Callable[[], T], seconds: float, what: str) -> T:
-    """Run *function* in a thread; fail the test if it has not finished within *seconds*."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"{what} still running after {seconds:g} s: the payload stalls the engine")
-    if "error" in outcome:
-        raise outcome["error"]
-    value: T = outcome["value"]
-    return value
 
 
 @pytest.fixture
