@@ -884,7 +884,7 @@ class SandboxedEnvironment(InlineEnvironment):
         result: dict[str, Any] = _evaluator.evaluate(request)
         return result
 
-    @property
+    @functools.cached_property
     def _extra(self) -> frozenset[str]:
         return frozenset(self.globals) - frozenset(_HELPERS)
 

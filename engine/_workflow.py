@@ -565,31 +565,21 @@ class InstanceOperation:
 
     def _due_at(self, task: Task, expression: str, now: dt.datetime) -> dt.datetime | None:
         # 'P5D' written without quotes is meant as the duration, not as an expression.
-        value = (
-            expression.strip()
-            if is_iso_duration(expression)
-            else self.script_engine.evaluate(task, expression)
-        )
+        literal = is_iso_duration(expression)
+        value: Any = expression.strip() if literal else self.script_engine.evaluate(task, expression)
+        element = task.task_spec.bpmn_id
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str | dt.date):
-            raise ScriptError(
-                f"dueIn gave {value!r}: {_DUE_IN_EXPECTED}",
-                element=task.task_spec.bpmn_id,
-            )
-        if isinstance(value, int | float | Decimal):
-            check_due_in(task.task_spec.bpmn_id, float(value))
-            return now + dt.timedelta(days=float(value))
-        if isinstance(value, str) and not is_iso_duration(value):
+        is_duration = isinstance(value, str) and value.upper().startswith("P")
+        if isinstance(value, str) and not is_duration:
             # A date or time as text ('2025-03-06T00:00:00+00:00'), as a decision table gives it.
-            try:
+            with contextlib.suppress(ValueError):
                 value = dt.datetime.fromisoformat(value)
-            except ValueError:
-                raise ScriptError(
-                    f"dueIn gave {value!r}: {_DUE_IN_EXPECTED}", element=task.task_spec.bpmn_id
-                ) from None
-        if isinstance(value, str):
-            check_due_in(task.task_spec.bpmn_id, value)
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            check_due_in(element, float(value))
+            return now + dt.timedelta(days=float(value))
+        if isinstance(value, str) and is_duration:
+            check_due_in(element, value)
             parsed = TimerEventDefinition.parse_iso_duration(value)
             delta: dt.timedelta = TimerEventDefinition.get_timedelta_from_start(parsed, now)
             return now + delta
@@ -597,10 +587,7 @@ class InstanceOperation:
             return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         if isinstance(value, dt.date):
             return dt.datetime.combine(value, dt.time(23, 59), dt.UTC)
-        raise ScriptError(
-            f"dueIn gave {value!r}: {_DUE_IN_EXPECTED}",
-            element=task.task_spec.bpmn_id,
-        )
+        raise ScriptError(f"dueIn gave {value!r}: {_DUE_IN_EXPECTED}", element=element)
 
     def _waiting_event_tasks(self) -> Iterable[Task]:
         if self.instance.status in ("cancelled", "completed"):

@@ -17,8 +17,6 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
-from forms import validate_submission
-
 from ._sandbox import SandboxedEnvironment
 from ._submitted import submitted_data_errors
 from ._workflow import (
@@ -33,7 +31,7 @@ from .definitions import load_parsed, visible_definitions
 from .errors import DataError, FormValidationError, NotFoundError, ProcflowError
 from .identity import get_organisation
 from .models import MessageSubscription, ProcessDefinition, ProcessInstance
-from .runtime import create_instance, start_event_form
+from .runtime import checked_start_data, create_instance
 
 _expressions = SandboxedEnvironment(time_limit=1.0)
 
@@ -65,12 +63,7 @@ def send_message(
     :raises DataError: a payload key is a reserved name, or the payload nests too deep.
     """
     org = get_organisation(session, organisation)
-    body = dict(payload or {})
-    errors = submitted_data_errors(body)
-    if errors:
-        details = "; ".join(message for messages in errors.values() for message in messages)
-        raise DataError(f"Message {name!r} was not delivered: its payload is refused: {details}")
-    reached = _deliver(session, org.id, name, body, actor=user, source_instance_id=None)
+    reached = _deliver(session, org.id, name, dict(payload or {}), actor=user, source_instance_id=None)
     if not reached:
         raise NotFoundError(f"No instance waits for message {name!r} and no process starts on it")
     return reached
@@ -87,13 +80,6 @@ def deliver_thrown_message(
 ) -> list[ProcessInstance]:
     """Route a message an instance threw; unmatched messages are dropped (and audited by the caller)."""
     body = payload if isinstance(payload, dict) else {"payload": payload}
-    errors = submitted_data_errors(body)
-    if errors:
-        # As for a message sent from outside: its keys become the receiver's data.
-        details = "; ".join(f"{key or '(payload)'}: {', '.join(found)}" for key, found in errors.items())
-        raise DataError(
-            f"Instance {source_instance_id} sent message {name!r} with a payload refused: {details}"
-        )
     try:
         return _deliver(
             session, organisation_id, name, body, actor=actor, source_instance_id=source_instance_id
@@ -115,6 +101,12 @@ def _deliver(
     actor: str | None,
     source_instance_id: int | None,
 ) -> list[ProcessInstance]:
+    errors = submitted_data_errors(payload)
+    if errors:
+        # Sent or thrown, the payload's keys become the receiver's data: the rules of a submission.
+        sender = f"Instance {source_instance_id} sent message" if source_instance_id else "Message"
+        details = "; ".join(message for messages in errors.values() for message in messages)
+        raise DataError(f"{sender} {name!r} was not delivered: its payload is refused: {details}")
     definitions = visible_definitions(session, organisation_id)
     property_sets = {
         canonical_key({"p": props}): props
@@ -209,16 +201,15 @@ def start_by_message(
 
     :raises FormValidationError: the payload does not satisfy the start event's form.
     """
-    events = [
-        ts
-        for ts in load_parsed(session, definition).specs[definition.process_id].task_specs.values()
-        if isinstance(ts, StartEvent) and getattr(ts.event_definition, "name", None) == name
-    ]
-    form = start_event_form(session, definition, events[0]) if events else None
-    if form is not None:
-        errors = validate_submission(form[0], payload)
-        if errors:
-            raise FormValidationError(errors)
+    event = next(
+        (
+            ts
+            for ts in load_parsed(session, definition).specs[definition.process_id].task_specs.values()
+            if isinstance(ts, StartEvent) and getattr(ts.event_definition, "name", None) == name
+        ),
+        None,
+    )
+    payload = checked_start_data(session, definition, event, payload)
     starter = get_user_or_none(session, actor)
     instance = create_instance(
         session, definition.id, organisation_id, starter, business_key=business_key, title=title

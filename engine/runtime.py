@@ -80,21 +80,17 @@ def start_instance(
     errors = submitted_data_errors(data)
     if errors:
         raise FormValidationError(errors)
-    form = start_form(session, definition)
-    if form is not None:
-        data = keep_read_only(form[0], form[1], data, {})
-        errors = validate_submission(form[0], data)
-        if errors:
-            raise FormValidationError(errors)
     event = manual_start_event(session, definition)
     message = _message_name(event) if event is not None else None
     if message is not None:
-        # The process starts only on a message: starting it by hand is sending it that message.
+        # The process starts only on a message: starting it by hand is sending it that message
+        # (whose start, like this one, checks the data against the start event's form).
         from .messages import start_by_message
 
         return start_by_message(
             session, definition, org.id, message, data, actor=user, business_key=business_key, title=title
         )
+    data = checked_start_data(session, definition, event, data)
     instance = create_instance(
         session, definition.id, org.id, starter, business_key=business_key, title=title
     )
@@ -179,6 +175,23 @@ def start_event_form(
     schema: dict[str, Any] = bundle_json(session, definition, reference)
     ui = properties.get("formUiSchemaFilename")
     return schema, bundle_json(session, definition, ui) if ui else None
+
+
+def checked_start_data(
+    session: so.Session, definition: ProcessDefinition, event: StartEvent | None, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Return *data* as a start through *event* takes it: read-only fields of its form left out.
+
+    :raises FormValidationError: the data does not satisfy the form; names each bad field.
+    """
+    form = start_event_form(session, definition, event) if event is not None else None
+    if form is None:
+        return data
+    data = keep_read_only(form[0], form[1], data, {})  # there is no case yet to keep values of
+    errors = validate_submission(form[0], data)
+    if errors:
+        raise FormValidationError(errors)
+    return data
 
 
 def start_form(
