@@ -60,6 +60,17 @@ from .identity import (
     membership_of,
     verify_password,
 )
+from .inbox import (
+    INBOX_SORTS,
+    INBOX_VIEWS,
+    InboxCounts,
+    InboxPage,
+    TaskFilter,
+    inbox_counts,
+    inbox_cursor,
+    inbox_page,
+    matching_tasks,
+)
 from .jobs import incidents, retry_job, run_due_jobs, run_worker, schedule_start
 from .messages import send_message
 from .models import (
@@ -113,6 +124,8 @@ from .sign_in_throttle import check_sign_in_allowed, record_sign_in_failure, rec
 
 __all__ = [
     "CONNECTORS",
+    "INBOX_SORTS",
+    "INBOX_VIEWS",
     "INSTANCE_STATUSES",
     "MAX_ATTACHMENT_BYTES",
     "MAX_DATA_DEPTH",
@@ -134,6 +147,8 @@ __all__ = [
     "FormValidationError",
     "Group",
     "HumanTask",
+    "InboxCounts",
+    "InboxPage",
     "InvalidStateError",
     "Job",
     "LimitError",
@@ -153,6 +168,7 @@ __all__ = [
     "ScriptError",
     "ScriptTimeout",
     "SignInThrottledError",
+    "TaskFilter",
     "User",
     "add_attachment",
     "add_organisation",
@@ -176,6 +192,9 @@ __all__ = [
     "get_task",
     "get_user",
     "group_keys",
+    "inbox_counts",
+    "inbox_cursor",
+    "inbox_page",
     "incidents",
     "instance_data",
     "instance_events",
@@ -186,6 +205,7 @@ __all__ = [
     "list_tasks",
     "load_json",
     "load_seed",
+    "matching_tasks",
     "membership_of",
     "read_seed_file",
     "reading_engine",

@@ -34,7 +34,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 
 from .errors import LimitError
-from .limits import STATE_BYTES_VARIABLE, check_state_size, max_state_bytes
+from .limits import STATE_BYTES_VARIABLE, check_state_size, max_state_bytes, may_exceed_state_size
 
 DATA_TYPENAME = "procflow.data"
 _TYPENAME = "typename"
@@ -141,8 +141,13 @@ class WorkflowStateSerializer:
         try:
             dct = serializer.to_dict(workflow)
             dct[serializer.VERSION_KEY] = serializer.VERSION
-            check_state_size(dct, limit)
-            text = json.dumps(dct, cls=serializer._encoder_cls)
+            if may_exceed_state_size(dct, limit):
+                check_state_size(dct, limit)
+            try:
+                text = json.dumps(dct, cls=serializer._encoder_cls)
+            except ValueError:
+                check_state_size(dct, limit)  # names the variable, e.g. of an integer too long to write
+                raise
         except ValueError as exc:  # what the size check cannot foresee, e.g. a circular reference
             raise LimitError(
                 f"the instance's state cannot be written: {exc}", limit="state", refused=True

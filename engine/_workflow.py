@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
@@ -35,17 +36,19 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ._sandbox import SandboxedScriptEngine
 from ._serializer import SERIALIZER
+from .caches import OrganisationRef, organisation_by_id
 from .connectors import CONNECTORS, ConnectorContext
 from .db import is_postgresql
 from .definitions import load_parsed
 from .errors import ConflictError, NotFoundError, ProcflowError, ScriptError
 from .limits import check_due_in, check_timer_value, guard_workflow, is_iso_duration, limit_in
 from .models import (
-    AuditEvent,
+    Base,
     HumanTask,
+    HumanTaskExclusion,
     Job,
     Membership,
-    MessageSubscription,
+    Organisation,
     Parameter,
     ProcessDefinition,
     ProcessInstance,
@@ -174,7 +177,7 @@ class ProcflowScriptEngine(SandboxedScriptEngine):
         context = ConnectorContext(
             session=op.session,
             organisation_id=op.instance.organisation_id,
-            instance_id=op.instance.id,
+            instance_id=op.ensure_inserted(),
             element=task.task_spec.bpmn_id,
             actor=op.actor,
         )
@@ -193,10 +196,20 @@ class ProcflowScriptEngine(SandboxedScriptEngine):
 class InstanceOperation:
     """A locked instance with its restored workflow, ready to change and save."""
 
-    def __init__(self, session: so.Session, instance: ProcessInstance, *, actor: str | None) -> None:
+    def __init__(
+        self,
+        session: so.Session,
+        instance: ProcessInstance,
+        *,
+        actor: str | None,
+        organisation: OrganisationRef | None = None,
+    ) -> None:
         self.session = session
         self.instance = instance
         self.actor = actor
+        # The organisation's cache versions as this operation read them (looked up when not given).
+        self._organisation = organisation
+        self._audits: list[dict[str, Any]] = []
         self.definition: ProcessDefinition = instance.definition
         parsed = load_parsed(session, self.definition)
         # Messages that start an event subprocess: waited for while the instance runs.
@@ -214,6 +227,7 @@ class InstanceOperation:
         else:
             self.workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
         guard_workflow(self.workflow, new=not instance.state)
+        self._new = instance.id is None
         self.errored: BaseException | None = None
         # What the index tables hold for this instance right now; save() writes only the difference.
         self._ready_before = set(self._ready_human_task_ids())
@@ -228,35 +242,83 @@ class InstanceOperation:
     def lock(cls, session: so.Session, instance_id: int, *, actor: str | None) -> InstanceOperation:
         """Lock instance *instance_id* for this transaction and restore its workflow.
 
+        One statement reads the instance, its definition and its organisation's
+        cache versions (see :mod:`engine.caches`).
+
         :raises NotFoundError: no such instance.
         """
-        stmt = (
-            sa.select(ProcessInstance)
-            .where(ProcessInstance.id == instance_id)
-            .options(so.joinedload(ProcessInstance.definition))
-        )
-        if is_postgresql(session):
-            # Lock only the instance row: FOR UPDATE may not reach the outer-joined definition.
-            stmt = stmt.with_for_update(of=ProcessInstance)
-        instance = session.scalars(stmt.execution_options(populate_existing=True)).unique().one_or_none()
-        if instance is None:
+        stmt = _LOCK_PG if is_postgresql(session) else _LOCK
+        row = session.execute(stmt, {"instance_id": instance_id}).one_or_none()
+        if row is None:
             raise NotFoundError(f"No instance {instance_id}")
-        return cls(session, instance, actor=actor)
+        instance, _definition, org_id, key, identity_version, definitions_version = row
+        organisation = OrganisationRef(org_id, key, identity_version, definitions_version)
+        return cls(session, instance, actor=actor, organisation=organisation)
+
+    @classmethod
+    def lock_task(
+        cls, session: so.Session, task_id: int, *, actor: str
+    ) -> tuple[InstanceOperation, HumanTask, bool]:
+        """Lock the instance of human task *task_id* for user *actor*.
+
+        Returns the operation, the task's current row, and whether separation of
+        duties excludes *actor* from the task: one statement reads them all.
+
+        :raises NotFoundError: no such task.
+        """
+        postgresql = is_postgresql(session)
+        row = session.execute(
+            _LOCK_TASK_PG if postgresql else _LOCK_TASK, {"task_id": task_id, "username": actor}
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"No task {task_id}")
+        task, instance, _definition, org_id, key, identity_version, definitions_version, excluded = row
+        organisation = OrganisationRef(org_id, key, identity_version, definitions_version)
+        if postgresql:
+            # Read the task again now that we hold the instance lock: the statement saw it as it
+            # was before waiting for the lock. (On SQLite the write lock was taken at BEGIN.)
+            session.refresh(task)
+        return cls(session, instance, actor=actor, organisation=organisation), task, bool(excluded)
 
     # -- audit -----------------------------------------------------------------
 
     def audit(self, kind: str, *, element: str | None = None, detail: dict[str, Any] | None = None) -> None:
-        """Append an audit event for this instance."""
-        self.session.add(
-            AuditEvent(
-                organisation_id=self.instance.organisation_id,
-                instance_id=self.instance.id,
-                actor=self.actor,
-                kind=kind,
-                element=element,
-                detail=json_safe(detail or {}),
-            )
+        """Record an audit event for this instance; :meth:`save` (or :meth:`write_audits`) writes it."""
+        self._audits.append(
+            {
+                "organisation_id": self.instance.organisation_id,
+                "at": utcnow(),
+                "actor": self.actor,
+                "kind": kind,
+                "element": element,
+                "detail": json_safe(detail or {}),
+            }
         )
+
+    def write_audits(self) -> None:
+        """Write the audit events recorded so far, in one statement."""
+        if not self._audits:
+            return
+        instance_id = self.ensure_inserted()
+        rows = [{**event, "instance_id": instance_id} for event in self._audits]
+        self._audits = []
+        self.session.connection().execute(_INSERT_AUDIT, rows)
+
+    def ensure_inserted(self) -> int:
+        """Return the instance's id, inserting its row first if it is new (see :meth:`save`)."""
+        if self.instance.id is None:
+            self._insert_instance()
+        return self.instance.id
+
+    @property
+    def organisation(self) -> OrganisationRef:
+        """Return the instance's organisation with the cache versions this operation read."""
+        if self._organisation is None:
+            found = organisation_by_id(self.session, self.instance.organisation_id)
+            if found is None:
+                raise NotFoundError(f"No organisation {self.instance.organisation_id}")
+            self._organisation = found
+        return self._organisation
 
     # -- running ---------------------------------------------------------------
 
@@ -370,6 +432,7 @@ class InstanceOperation:
         events = self.workflow.get_events()
         if not events:
             return
+        self.ensure_inserted()  # receivers and replies refer to this instance by its id
         depth = _routing_depth.get()
         if depth >= MAX_EVENT_ROUTING_DEPTH:
             raise ProcflowError(f"Messages bounced between instances more than {depth} times; stopping")
@@ -393,26 +456,39 @@ class InstanceOperation:
     # -- saving ----------------------------------------------------------------
 
     def save(self, *, completed_task_uuid: str | None = None) -> None:
-        """Write state, status, task index, jobs and subscriptions.
+        """Write state, status, task index, jobs, subscriptions and audit events.
+
+        The instance row is written by one statement: an INSERT for a new
+        instance, else ``UPDATE ... WHERE id = :id AND lock_version = :v``.
 
         :raises ConflictError: someone else changed the instance meanwhile.
         """
         now = utcnow()
         instance = self.instance
-        instance_id = instance.id
-        if instance.status not in ("suspended", "cancelled"):
+        # Written by one statement below, then set on the object as committed: assigning them
+        # first would leave the object "modified", for the session to check again at every flush.
+        values: dict[str, Any] = {}
+        status = instance.status
+        if status not in ("suspended", "cancelled"):
             self._evaluate_new_human_tasks(now)
-            instance.status = self._status()
-        if instance.status == "completed" and instance.completed_at is None:
-            instance.completed_at = now
+            status = self._status()
+            if status != instance.status:
+                values["status"] = status
+        if status == "completed" and instance.completed_at is None:
+            values["completed_at"] = now
             self.audit("completed")
-        if instance.status != "error":
-            instance.error_message = None
-        instance.state = SERIALIZER.dumps(self.workflow)
-        instance.serializer_version = SERIALIZER.version
-        instance.updated_at = now
+        if status != "error" and instance.error_message is not None:
+            values["error_message"] = None
+        values["state"] = SERIALIZER.dumps(self.workflow)
+        values["serializer_version"] = SERIALIZER.version
+        values["updated_at"] = now
         try:
-            # Queries in the syncs autoflush, so the version check can fire in any of them.
+            if instance.id is None:
+                for key, value in values.items():
+                    setattr(instance, key, value)
+                self._insert_instance()
+            else:
+                self._update_instance(values)
             self._sync_human_tasks(now, completed_task_uuid)
             if self._timers_before or self._waiting_of_kind(TimerEventDefinition):
                 self._sync_timer_jobs()
@@ -422,25 +498,78 @@ class InstanceOperation:
                 or self._waiting_of_kind(MessageEventDefinition)
             ):
                 self._sync_subscriptions()
+            self.write_audits()
             self.session.flush()
         except StaleDataError as exc:
             raise ConflictError(
-                f"Instance {instance_id} was changed by someone else; reload and try again"
+                f"Instance {instance.id} was changed by someone else; reload and try again"
             ) from exc
+
+    def _insert_instance(self) -> None:
+        """INSERT the new instance's row and attach the object to the session as that row."""
+        instance = self.instance
+        values = {key: getattr(instance, key) for key in _INSTANCE_COLUMNS if key != "id"}
+        unset = [key for key in _INSTANCE_DEFAULTED if values[key] is None]
+        for key in unset:
+            del values[key]  # left to the column's default
+        instance.id = self.session.connection().execute(_INSERT_INSTANCE, values).scalar_one()
+        for key, value in values.items():
+            if key not in instance.__dict__:
+                setattr(instance, key, value)  # known, not to be loaded again (NULL columns)
+        so.make_transient_to_detached(instance)
+        self.session.add(instance)
+        if unset:
+            self.session.expire(instance, unset)  # the database filled in their defaults
+
+    def _update_instance(self, values: dict[str, Any]) -> None:
+        """UPDATE the instance's row with *values* and what callers changed on the object.
+
+        Checks and bumps the lock version.
+        """
+        instance = self.instance
+        state = sa.inspect(instance)
+        changes = {}
+        if state.modified:  # a caller changed it (suspend, cancel, repair)
+            for key in _INSTANCE_COLUMNS:
+                added = state.attrs[key].history.added
+                if added:
+                    changes[key] = added[0]
+        changes.update(values)
+        version = instance.lock_version
+        result = self.session.connection().execute(
+            _update_instance_statement(frozenset(changes)),
+            {**changes, "lock_version": version + 1, "instance_id": instance.id, "old_lock_version": version},
+        )
+        if result.rowcount != 1:
+            raise ConflictError(f"Instance {instance.id} was changed by someone else; reload and try again")
+        for key, value in changes.items():
+            so.attributes.set_committed_value(instance, key, value)
+        so.attributes.set_committed_value(instance, "lock_version", version + 1)
 
     def _status(self) -> str:
         if self.workflow.is_completed():
             return "completed"
-        if self.errored is not None or self.workflow.get_tasks(state=TaskState.ERROR):
+        if self.errored is not None:
             return "error"
-        if self.workflow.get_tasks(state=TaskState.READY, manual=True):
-            return "running"
-        return "waiting"
+        running = False
+        for task in self._all_tasks():
+            if task.state == TaskState.ERROR:
+                return "error"
+            running = running or (task.state == TaskState.READY and task.task_spec.manual)
+        return "running" if running else "waiting"
+
+    def _all_tasks(self) -> Iterator[Task]:
+        """Yield every task of the workflow and its subprocesses (in no particular order).
+
+        One pass over the task tables, where ``get_tasks`` walks the tree.
+        """
+        for workflow in (self.workflow, *self.workflow.subprocesses.values()):
+            yield from workflow.tasks.values()
 
     def _ready_human_tasks(self) -> list[Task]:
         if self.instance.status == "cancelled":
             return []
-        return [t for t in self.workflow.get_tasks(state=TaskState.READY) if t.task_spec.manual]
+        return [t for t in self._all_tasks() if t.state == TaskState.READY and t.task_spec.manual]
 
     def _ready_human_task_ids(self) -> list[str]:
         return [str(t.id) for t in self._ready_human_tasks()] if self.instance.state else []
@@ -449,6 +578,7 @@ class InstanceOperation:
         ready = {str(t.id): t for t in self._ready_human_tasks()}
         # The completed task's row was already updated by complete_task.
         gone = self._ready_before - set(ready) - {completed_task_uuid}
+        connection = self.session.connection()
         if gone:
             completed = [
                 uuid for uuid in gone if (t := self.task(uuid)) is not None and t.state == TaskState.COMPLETED
@@ -456,22 +586,28 @@ class InstanceOperation:
             cancelled = [uuid for uuid in gone if uuid not in completed]
             for uuids, state in ((completed, "completed"), (cancelled, "cancelled")):
                 if uuids:
-                    self.session.execute(
-                        sa.update(HumanTask)
-                        .where(
-                            HumanTask.instance_id == self.instance.id,
-                            HumanTask.task_uuid.in_(uuids),
-                            HumanTask.state == "ready",
-                        )
-                        .values(state=state, completed_at=now)
-                        .execution_options(synchronize_session=False)
+                    connection.execute(
+                        _CLOSE_HUMAN_TASKS,
+                        {"b_instance_id": self.instance.id, "uuids": uuids, "b_state": state, "b_now": now},
                     )
-        for uuid, task in ready.items():
-            if uuid not in self._ready_before:
-                self.session.add(self._new_human_task(task, now))
+        new = [
+            (self._new_human_task(task, now))
+            for uuid, task in ready.items()
+            if uuid not in self._ready_before
+        ]
+        if new:
+            ids = connection.execute(_INSERT_HUMAN_TASK, [row for row, _ in new]).scalars().all()
+            exclusions = [
+                {"human_task_id": task_id, "user_id": user_id}
+                for task_id, (_, excluded) in zip(ids, new, strict=True)
+                for user_id in excluded
+            ]
+            if exclusions:
+                connection.execute(_INSERT_EXCLUSION, exclusions)
         self._ready_before = set(ready)
 
-    def _new_human_task(self, task: Task, now: dt.datetime) -> HumanTask:
+    def _new_human_task(self, task: Task, now: dt.datetime) -> tuple[dict[str, Any], list[int]]:
+        """Return the task index row of a human task that became ready, and the users it excludes."""
         spec = task.task_spec
         properties: dict[str, str] = (getattr(spec, "extensions", None) or {}).get("properties", {})
         excluded: list[int] = []
@@ -480,6 +616,8 @@ class InstanceOperation:
         for bpmn_id in filter(
             None, (s.strip() for s in properties.get("excludeCompletersOf", "").split(","))
         ):
+            if self._new:
+                break  # a new instance has no completed tasks
             excluded.extend(
                 uid
                 for uid in self.session.scalars(
@@ -493,13 +631,13 @@ class InstanceOperation:
             )
         evaluated = self._evaluated.pop(str(task.id), None)
         due_at, group, username = evaluated or self._evaluate_properties(task, now)
-        candidate_group = group or properties.get("candidateGroup") or spec.lane
-        assignee = None
+        candidate_group = group or properties.get("candidateGroup") or spec.lane or None  # "" is no group
+        assignee_id = None
         if properties.get("assignee"):
             # Only a member of the instance's organisation can be given the task.
-            assignee = (
+            assignee_id = (
                 self.session.scalar(
-                    sa.select(User)
+                    sa.select(User.id)
                     .join(Membership, Membership.user_id == User.id)
                     .where(
                         User.username == username, Membership.organisation_id == self.instance.organisation_id
@@ -508,27 +646,30 @@ class InstanceOperation:
                 if username
                 else None
             )
-            if assignee is not None:
+            if assignee_id is not None:
                 # A personal task (each participant's own declaration): no group may take it over.
                 candidate_group = None
-        return HumanTask(
-            instance_id=self.instance.id,
-            organisation_id=self.instance.organisation_id,
-            process_id=self.instance.process_id,
-            task_uuid=str(task.id),
-            bpmn_id=spec.bpmn_id,
-            name=spec.bpmn_name or spec.bpmn_id,
-            lane=spec.lane,
-            candidate_group=candidate_group,
-            assignee_id=assignee.id if assignee else None,
-            excluded_user_ids=sorted(set(excluded)),
-            form=properties.get("formJsonSchemaFilename") if isinstance(spec, UserTask) else None,
-            form_ui=properties.get("formUiSchemaFilename") if isinstance(spec, UserTask) else None,
-            instructions=(getattr(spec, "extensions", None) or {}).get("instructionsForEndUser")
+        row = {
+            "instance_id": self.instance.id,
+            "organisation_id": self.instance.organisation_id,
+            "process_id": self.instance.process_id,
+            "task_uuid": str(task.id),
+            "bpmn_id": spec.bpmn_id,
+            "name": spec.bpmn_name or spec.bpmn_id,
+            "lane": spec.lane,
+            "candidate_group": candidate_group,
+            "assignee_id": assignee_id,
+            "form": properties.get("formJsonSchemaFilename") if isinstance(spec, UserTask) else None,
+            "form_ui": properties.get("formUiSchemaFilename") if isinstance(spec, UserTask) else None,
+            "instructions": (getattr(spec, "extensions", None) or {}).get("instructionsForEndUser")
             or spec.documentation,
-            due_at=due_at,
-            created_at=now,
-        )
+            "state": "ready",
+            "due_at": due_at,
+            "created_at": now,
+            "completed_at": None,
+            "completed_by_id": None,
+        }
+        return row, sorted(set(excluded))
 
     def _evaluate_new_human_tasks(self, now: dt.datetime) -> None:
         """Evaluate the expressions of the human tasks that just became ready (due date, group, assignee).
@@ -607,12 +748,16 @@ class InstanceOperation:
                     when = timer_due(task, definition)
                     if when is not None:
                         due[str(task.id)] = when
-        jobs = {
-            job.task_uuid: job
-            for job in self.session.scalars(
-                sa.select(Job).where(Job.instance_id == self.instance.id, Job.kind == "timer")
-            )
-        }
+        jobs = (
+            {}
+            if self._new
+            else {
+                job.task_uuid: job
+                for job in self.session.scalars(
+                    sa.select(Job).where(Job.instance_id == self.instance.id, Job.kind == "timer")
+                )
+            }
+        )
         suspended = self.instance.status == "suspended"
         for uuid, job in jobs.items():
             if uuid not in due:
@@ -638,37 +783,37 @@ class InstanceOperation:
                 )
 
     def _sync_subscriptions(self) -> None:
-        self.session.execute(
-            sa.delete(MessageSubscription).where(MessageSubscription.instance_id == self.instance.id)
-        )
+        connection = self.session.connection()
+        if not self._new:
+            connection.execute(_DELETE_SUBSCRIPTIONS, {"instance_id": self.instance.id})
         correlations = self.definition.message_correlations or {}
+        rows = []
         for task in self._waiting_event_tasks():
             for definition in event_definitions(task):
                 if not isinstance(definition, MessageEventDefinition):
                     continue
                 values = self.expected_correlation(task, correlations.get(definition.name, []))
-                self.session.add(
-                    MessageSubscription(
-                        organisation_id=self.instance.organisation_id,
-                        instance_id=self.instance.id,
-                        task_uuid=str(task.id),
-                        message_name=definition.name,
-                        correlation_key=canonical_key(values),
-                    )
-                )
+                rows.append((str(task.id), definition.name, canonical_key(values)))
         if self.instance.status in ACTIVE_STATUSES and not self.workflow.is_completed():
             data = self.data()
             for name in self.event_subprocess_messages:
                 values = self.expected_correlation_from(data, correlations.get(name, []))
-                self.session.add(
-                    MessageSubscription(
-                        organisation_id=self.instance.organisation_id,
-                        instance_id=self.instance.id,
-                        task_uuid=str(self.workflow.task_tree.id),
-                        message_name=name,
-                        correlation_key=canonical_key(values),
-                    )
-                )
+                rows.append((str(self.workflow.task_tree.id), name, canonical_key(values)))
+        if rows:
+            connection.execute(
+                _INSERT_SUBSCRIPTION,
+                [
+                    {
+                        "organisation_id": self.instance.organisation_id,
+                        "instance_id": self.instance.id,
+                        "task_uuid": uuid,
+                        "message_name": name,
+                        "correlation_key": key,
+                        "created_at": utcnow(),
+                    }
+                    for uuid, name, key in rows
+                ],
+            )
 
     def expected_correlation(self, task: Task, properties: list[dict[str, str]]) -> dict[str, Any]:
         """Return the correlation values a waiting task expects, from the instance's data."""
@@ -712,6 +857,82 @@ class InstanceOperation:
             return dict(self.workflow.data)
         return {k: v for k, v in source.data.items() if not callable(v)}
 
+
+_ORGANISATION_VERSIONS = (
+    Organisation.id,
+    Organisation.key,
+    Organisation.identity_version,
+    Organisation.definitions_version,
+)
+# Statements of the hot path, built once. The instance's definition is loaded by the same
+# statement; HumanTask.instance and ProcessInstance.definition then come from the identity map.
+_LOCK = (
+    sa.select(ProcessInstance, ProcessDefinition, *_ORGANISATION_VERSIONS)
+    .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+    .join(Organisation, Organisation.id == ProcessInstance.organisation_id)
+    .where(ProcessInstance.id == sa.bindparam("instance_id"))
+    .execution_options(populate_existing=True)
+)
+# PostgreSQL locks only the instance row (SQLite took its write lock at BEGIN).
+_LOCK_PG = _LOCK.with_for_update(of=ProcessInstance)
+_EXCLUDED = (
+    sa.exists()
+    .where(
+        HumanTaskExclusion.human_task_id == HumanTask.id,
+        HumanTaskExclusion.user_id
+        == sa.select(User.id).where(User.username == sa.bindparam("username")).scalar_subquery(),
+    )
+    .label("excluded")
+)
+_LOCK_TASK = (
+    sa.select(HumanTask, ProcessInstance, ProcessDefinition, *_ORGANISATION_VERSIONS, _EXCLUDED)
+    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+    .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+    .join(Organisation, Organisation.id == ProcessInstance.organisation_id)
+    .where(HumanTask.id == sa.bindparam("task_id"))
+    .execution_options(populate_existing=True)
+)
+_LOCK_TASK_PG = _LOCK_TASK.with_for_update(of=ProcessInstance)
+_INSTANCE_TABLE = Base.metadata.tables["process_instance"]
+_INSTANCE_COLUMNS = tuple(attr.key for attr in sa.inspect(ProcessInstance).column_attrs)
+_INSTANCE_DEFAULTED = tuple(
+    column.key
+    for column in _INSTANCE_TABLE.columns
+    if column.key != "id" and (column.default is not None or column.server_default is not None)
+)
+_INSERT_INSTANCE = sa.insert(_INSTANCE_TABLE).returning(_INSTANCE_TABLE.c.id)
+_UPDATE_INSTANCE = sa.update(_INSTANCE_TABLE).where(
+    _INSTANCE_TABLE.c.id == sa.bindparam("instance_id"),
+    _INSTANCE_TABLE.c.lock_version == sa.bindparam("old_lock_version"),
+)
+
+
+@functools.cache
+def _update_instance_statement(columns: frozenset[str]) -> sa.Update:
+    """Return the versioned UPDATE of these columns (and ``lock_version``), built once per set."""
+    return _UPDATE_INSTANCE.values({key: sa.bindparam(key) for key in sorted(columns | {"lock_version"})})
+
+
+_INSERT_AUDIT = sa.insert(Base.metadata.tables["audit_event"])
+_HUMAN_TASK_TABLE = Base.metadata.tables["human_task"]
+_INSERT_HUMAN_TASK = sa.insert(_HUMAN_TASK_TABLE).returning(
+    _HUMAN_TASK_TABLE.c.id, sort_by_parameter_order=True
+)
+_INSERT_EXCLUSION = sa.insert(Base.metadata.tables["human_task_exclusion"])
+_CLOSE_HUMAN_TASKS = (
+    sa.update(_HUMAN_TASK_TABLE)
+    .where(
+        _HUMAN_TASK_TABLE.c.instance_id == sa.bindparam("b_instance_id"),
+        _HUMAN_TASK_TABLE.c.task_uuid.in_(sa.bindparam("uuids", expanding=True)),
+        _HUMAN_TASK_TABLE.c.state == "ready",
+    )
+    .values(state=sa.bindparam("b_state"), completed_at=sa.bindparam("b_now"))
+)
+_SUBSCRIPTION_TABLE = Base.metadata.tables["message_subscription"]
+_INSERT_SUBSCRIPTION = sa.insert(_SUBSCRIPTION_TABLE)
+_DELETE_SUBSCRIPTIONS = sa.delete(_SUBSCRIPTION_TABLE).where(
+    _SUBSCRIPTION_TABLE.c.instance_id == sa.bindparam("instance_id")
+)
 
 _DUE_IN_EXPECTED = "expected an ISO 8601 duration such as 'P5D', a number of days or a date"
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from ._specs import SPEC_CACHE, BundleFile, ParsedBundle, bundle_hash, parse_bundle, read_bundle
+from .caches import organisation_by_id, resolved_definition
 from .errors import NotFoundError
 from .identity import get_organisation
 from .models import AuditEvent, Deployment, DeploymentFile, ProcessDefinition
@@ -63,7 +64,7 @@ def deploy_files(
     results: list[DeployedProcess] = []
     deployment: Deployment | None = None
     for process_id in parsed.executable:
-        latest = _latest(session, process_id, org_id)
+        latest = latest_definition(session, process_id, org_id)
         if latest is not None and latest.content_hash == content_hash:
             results.append(DeployedProcess(process_id, latest.version, organisation, changed=False))
             continue
@@ -103,7 +104,10 @@ def deploy_files(
     return results
 
 
-def _latest(session: so.Session, process_id: str, organisation_id: int | None) -> ProcessDefinition | None:
+def latest_definition(
+    session: so.Session, process_id: str, organisation_id: int | None
+) -> ProcessDefinition | None:
+    """Return the latest version of *process_id* deployed for *organisation_id* (``None``: shared)."""
     org_filter = (
         ProcessDefinition.organisation_id.is_(None)
         if organisation_id is None
@@ -122,7 +126,8 @@ def resolve_definition(session: so.Session, process_id: str, organisation_id: in
 
     :raises NotFoundError: neither exists.
     """
-    definition = _latest(session, process_id, organisation_id) or _latest(session, process_id, None)
+    organisation = organisation_by_id(session, organisation_id)
+    definition = resolved_definition(session, organisation, process_id) if organisation else None
     if definition is None:
         raise NotFoundError(f"No process {process_id!r} is deployed for this organisation")
     return definition

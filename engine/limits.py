@@ -33,6 +33,7 @@ import contextvars
 import datetime as dt
 import math
 import os
+import pickle
 import re
 import sys
 import threading
@@ -482,6 +483,44 @@ def limit_in(exc: BaseException) -> LimitError | None:
 
 
 # -- state size ----------------------------------------------------------------
+
+
+class _Overflow(Exception):
+    """Raised by :class:`_CountingSink` once more than its limit was written."""
+
+
+class _CountingSink:
+    """A file that keeps no bytes, only counts them, and stops the writer past *limit*."""
+
+    def __init__(self, limit: int) -> None:
+        self.remaining = limit
+
+    def write(self, data: bytes) -> int:
+        self.remaining -= len(data)
+        if self.remaining < 0:
+            raise _Overflow
+        return len(data)
+
+
+def may_exceed_state_size(state: Any, limit: int) -> bool:
+    """Tell, fast, whether a workflow state (the serializer's dict) might not fit in *limit* bytes.
+
+    The exact estimate (:func:`check_state_size`) walks the state in Python; this
+    pickles it in C with the memo off, so that data shared by reference is
+    written once per reference as JSON would, into a sink that stops at *limit*
+    bytes. JSON is at most about six times the pickle (a control character is
+    one byte pickled and six as JSON), so a state that passes here is still
+    bounded, and its JSON text is checked exactly once built. ``True`` for what
+    cannot be pickled this way (a cycle, an unexpected type): the caller then
+    takes the exact walk.
+    """
+    pickler = pickle.Pickler(_CountingSink(limit), protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo: every reference is written out again
+    try:
+        pickler.dump(state)
+    except (_Overflow, RecursionError, pickle.PicklingError, TypeError, ValueError, AttributeError):
+        return True
+    return False
 
 
 def check_state_size(state: Any, limit: int) -> None:

@@ -212,7 +212,7 @@ def start_by_message(
     payload = checked_start_data(session, definition, event, payload)
     starter = get_user_or_none(session, actor)
     instance = create_instance(
-        session, definition.id, organisation_id, starter, business_key=business_key, title=title
+        definition, organisation_id, starter.id if starter else None, business_key=business_key, title=title
     )
     op = InstanceOperation(session, instance, actor=actor)
     op.audit(

@@ -7,10 +7,16 @@ definitions are the only rows where it may be NULL.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+
+
+def new_version() -> int:
+    """Return a fresh cache version: random, so that no other database or state has it."""
+    return secrets.randbits(62)
 
 
 def utcnow() -> dt.datetime:
@@ -65,6 +71,12 @@ class Organisation(Base):
     key: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(200))
     created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    # Given a new random value by every change to the organisation's users, memberships and
+    # groups, and to the process definitions it runs: caches in every process key on them (see
+    # engine/caches.py). Random, not counted up, so that no two databases (or a database and its
+    # restored backup) share a version: a cache never serves one database's rows for another's.
+    identity_version: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=new_version)
+    definitions_version: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=new_version)
 
 
 class User(Base):
@@ -116,6 +128,8 @@ group_member = sa.Table(
     Base.metadata,
     sa.Column("group_id", sa.ForeignKey("user_group.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("membership_id", sa.ForeignKey("membership.id", ondelete="CASCADE"), primary_key=True),
+    # A member's groups, for the inbox's "one of my groups" test (engine/inbox.py).
+    sa.Index("ix_group_member_membership", "membership_id", "group_id"),
 )
 
 
@@ -202,13 +216,23 @@ class ProcessInstance(Base):
     __mapper_args__ = {"version_id_col": lock_version}
 
 
+# Leading columns of the inbox indexes: one organisation's open tasks, assigned to one user or to none.
+_INBOX_PREFIX = ("organisation_id", "state", "assignee_id")
+
+
 class HumanTask(Base):
     """Index row for a READY or finished user/manual task; the inbox reads only this."""
 
     __tablename__ = "human_task"
     __table_args__ = (
         sa.UniqueConstraint("instance_id", "task_uuid"),
-        sa.Index("ix_human_task_inbox", "organisation_id", "state", "candidate_group"),
+        # The inbox (engine/inbox.py says which index serves which part): one per sort, each
+        # branch (assigned to me / unassigned) a range in sort order, the group test on the entry;
+        # and one for the counts, a range per branch and group.
+        sa.Index("ix_human_task_inbox_due", *_INBOX_PREFIX, "due_at", "created_at", "id", "candidate_group"),
+        sa.Index("ix_human_task_inbox_created", *_INBOX_PREFIX, "created_at", "id", "candidate_group"),
+        sa.Index("ix_human_task_inbox_name", *_INBOX_PREFIX, "name", "id", "candidate_group"),
+        sa.Index("ix_human_task_inbox_counts", *_INBOX_PREFIX, "candidate_group", "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -221,7 +245,6 @@ class HumanTask(Base):
     lane: so.Mapped[str | None] = so.mapped_column(sa.String(200))
     candidate_group: so.Mapped[str | None] = so.mapped_column(sa.String(120))
     assignee_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user_account.id"), index=True)
-    excluded_user_ids: so.Mapped[list[Any]] = so.mapped_column(default=list)
     form: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     form_ui: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     instructions: so.Mapped[str | None] = so.mapped_column(sa.Text)
@@ -234,6 +257,33 @@ class HumanTask(Base):
     instance: so.Mapped[ProcessInstance] = so.relationship()
     assignee: so.Mapped[User | None] = so.relationship(foreign_keys=[assignee_id])
     completed_by: so.Mapped[User | None] = so.relationship(foreign_keys=[completed_by_id])
+    exclusions: so.Mapped[list[HumanTaskExclusion]] = so.relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def excluded_user_ids(self) -> list[int]:
+        """Return the users separation of duties keeps off this task."""
+        return sorted(e.user_id for e in self.exclusions)
+
+
+class HumanTaskExclusion(Base):
+    """A user separation of duties keeps off a task (its starter, or who did an earlier step).
+
+    A row per user rather than a list on the task, so that the inbox query
+    excludes them with an index look-up (``NOT EXISTS`` on the primary key).
+    """
+
+    __tablename__ = "human_task_exclusion"
+    # The inbox counts exclude a user's tasks by reading that user's rows (engine/inbox.py).
+    __table_args__ = (sa.Index("ix_human_task_exclusion_user", "user_id", "human_task_id"),)
+
+    human_task_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Job(Base):

@@ -20,9 +20,9 @@ from SpiffWorkflow.util.task import TaskState
 from forms import keep_read_only, validate_submission
 
 from ._submitted import submitted_data_errors
-from ._workflow import ACTIVE_STATUSES, FAILED_IN, InstanceOperation, get_user_or_none, json_safe
-from .db import is_postgresql
-from .definitions import bundle_json, load_parsed, resolve_definition
+from ._workflow import ACTIVE_STATUSES, FAILED_IN, InstanceOperation, json_safe
+from .caches import Actor, actor, organisation_by_id, organisation_by_key, resolved_definition
+from .definitions import bundle_json, load_parsed
 from .errors import (
     ConflictError,
     FormValidationError,
@@ -30,9 +30,11 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from .identity import get_organisation, get_user, group_keys, may_work_on_tasks, membership_of
+from .identity import TASK_ROLES, get_user
+from .inbox import TaskFilter, matching_tasks
 from .models import (
     AuditEvent,
+    Base,
     HumanTask,
     Job,
     MessageSubscription,
@@ -67,15 +69,22 @@ def start_instance(
     :raises FormValidationError: the data uses a reserved name, nests too deep,
         or does not satisfy the start form; names each bad field.
     """
-    org = get_organisation(session, organisation)
-    starter = get_user_or_none(session, user)
-    if starter is not None:
-        membership = membership_of(session, starter, org.id)
-        if membership is None:
+    org = organisation_by_key(session, organisation)
+    if org is None:
+        raise NotFoundError(f"No organisation {organisation!r}")
+    starter_id = None
+    if user is not None:
+        starter = actor(session, org, user)
+        if starter is None:
+            raise NotFoundError(f"No user {user!r}")
+        if not isinstance(starter, Actor):
             raise NotFoundError(f"No organisation {organisation!r} for user {user!r}")
-        if not STARTER_ROLES & set(membership.roles):
+        if not STARTER_ROLES & starter.roles:
             raise PermissionDeniedError(f"User {user!r} may not start processes in {organisation!r}")
-    definition = resolve_definition(session, process_id, org.id)
+        starter_id = starter.user_id
+    definition = resolved_definition(session, org, process_id)
+    if definition is None:
+        raise NotFoundError(f"No process {process_id!r} is deployed for this organisation")
     data = dict(data or {})
     errors = submitted_data_errors(data)
     if errors:
@@ -91,10 +100,8 @@ def start_instance(
             session, definition, org.id, message, data, actor=user, business_key=business_key, title=title
         )
     data = checked_start_data(session, definition, event, data)
-    instance = create_instance(
-        session, definition.id, org.id, starter, business_key=business_key, title=title
-    )
-    op = InstanceOperation(session, instance, actor=user)
+    instance = create_instance(definition, org.id, starter_id, business_key=business_key, title=title)
+    op = InstanceOperation(session, instance, actor=user, organisation=org)
     start = op.workflow.get_next_task(spec_name="Start")
     if start is not None and data:
         start.data.update(data)
@@ -105,19 +112,19 @@ def start_instance(
 
 
 def create_instance(
-    session: so.Session,
-    definition_id: int,
+    definition: ProcessDefinition,
     organisation_id: int,
-    starter: User | None,
+    starter_id: int | None,
     *,
     business_key: str | None = None,
     title: str | None = None,
     parent_instance_id: int | None = None,
 ) -> ProcessInstance:
-    """Insert a new, not yet started instance row (state empty)."""
-    definition = session.get(ProcessDefinition, definition_id)
-    if definition is None:
-        raise NotFoundError(f"No definition {definition_id}")
+    """Return a new, not yet started instance of *definition*; its row is written when it is saved.
+
+    :meth:`InstanceOperation.save` inserts it with its first state, in one statement.
+    """
+    now = utcnow()
     instance = ProcessInstance(
         definition_id=definition.id,
         organisation_id=organisation_id,
@@ -125,14 +132,15 @@ def create_instance(
         status="running",
         business_key=business_key,
         title=title or definition.name,
-        started_by_id=starter.id if starter else None,
+        started_by_id=starter_id,
         parent_instance_id=parent_instance_id,
+        created_at=now,
+        updated_at=now,
         state="",
         serializer_version="",
+        lock_version=1,
     )
     instance.definition = definition
-    session.add(instance)
-    session.flush()
     return instance
 
 
@@ -256,15 +264,6 @@ def task_ui_schema(session: so.Session, task: HumanTask) -> dict[str, Any] | Non
     return schema
 
 
-def _actor_for_task(session: so.Session, task: HumanTask, username: str) -> User:
-    user = get_user(session, username)
-    membership = membership_of(session, user, task.organisation_id)
-    if membership is None:
-        # Other organisations' tasks do not exist for this user.
-        raise NotFoundError(f"No task {task.id}")
-    return user
-
-
 def check_may_work_on(session: so.Session, task: HumanTask, user: User) -> None:
     """Check that *user* may claim or complete *task*: role, lane group, assignee, separation of duties.
 
@@ -274,37 +273,46 @@ def check_may_work_on(session: so.Session, task: HumanTask, user: User) -> None:
     :raises NotFoundError: the user is not in the task's organisation.
     :raises PermissionDeniedError: naming the rule that refuses the user.
     """
-    membership = membership_of(session, user, task.organisation_id)
-    if membership is None:
+    organisation = organisation_by_id(session, task.organisation_id)
+    member = actor(session, organisation, user.username) if organisation else None
+    if not isinstance(member, Actor):
         raise NotFoundError(f"No task {task.id}")
-    if not may_work_on_tasks(membership):
+    _check_member(task, member, excluded=user.id in task.excluded_user_ids)
+
+
+def _check_member(task: HumanTask, member: Actor, *, excluded: bool) -> None:
+    if not TASK_ROLES & member.roles:
         raise PermissionDeniedError(
-            f"User {user.username!r} may not work on task {task.id} ({task.name}): "
-            f"their role ({', '.join(membership.roles) or 'none'}) only reads cases"
+            f"User {member.username!r} may not work on task {task.id} ({task.name}): "
+            f"their role ({', '.join(sorted(member.roles)) or 'none'}) only reads cases"
         )
-    if user.id in (task.excluded_user_ids or []):
+    if excluded:
         raise PermissionDeniedError(
-            f"User {user.username!r} may not work on task {task.id} ({task.name}): "
+            f"User {member.username!r} may not work on task {task.id} ({task.name}): "
             "separation of duties excludes them (they started the case or did an earlier step)"
         )
-    if task.assignee_id is not None and task.assignee_id != user.id:
+    if task.assignee_id is not None:
+        if task.assignee_id != member.user_id:
+            holder = task.assignee.username if task.assignee else "someone else"
+            raise PermissionDeniedError(f"Task {task.id} ({task.name}) is claimed by {holder}")
+        return  # the assignee works on it whatever its group, as the inbox shows it to them
+    if task.candidate_group and task.candidate_group not in member.groups:
         raise PermissionDeniedError(
-            f"Task {task.id} ({task.name}) is claimed by {task.assignee.username if task.assignee else '?'}"
-        )
-    if task.candidate_group and task.candidate_group not in group_keys(membership):
-        raise PermissionDeniedError(
-            f"User {user.username!r} is not in group {task.candidate_group!r} of task {task.id} ({task.name})"
+            f"User {member.username!r} is not in group {task.candidate_group!r} "
+            f"of task {task.id} ({task.name})"
         )
 
 
-def _lock_task(session: so.Session, task_id: int, username: str) -> tuple[InstanceOperation, HumanTask, User]:
-    task = get_task(session, task_id)
-    user = _actor_for_task(session, task, username)
-    op = InstanceOperation.lock(session, task.instance_id, actor=username)
-    if is_postgresql(session):
-        # Read the row again now that we hold the instance lock; on SQLite the
-        # write lock was taken at BEGIN, so the first read was already current.
-        session.refresh(task)
+def _lock_task(
+    session: so.Session, task_id: int, username: str
+) -> tuple[InstanceOperation, HumanTask, Actor, bool]:
+    op, task, excluded = InstanceOperation.lock_task(session, task_id, actor=username)
+    member = actor(session, op.organisation, username)
+    if member is None:
+        raise NotFoundError(f"No user {username!r}")
+    if not isinstance(member, Actor):
+        # Other organisations' tasks do not exist for this user.
+        raise NotFoundError(f"No task {task.id}")
     if task.state == "error":
         raise InvalidStateError(
             f"Task {task.id} ({task.name}) failed after it was submitted; "
@@ -319,7 +327,18 @@ def _lock_task(session: so.Session, task_id: int, username: str) -> tuple[Instan
         raise InvalidStateError(
             f"Instance {op.instance.id} is {op.instance.status}; task {task.id} is not active"
         )
-    return op, task, user
+    return op, task, member, excluded
+
+
+def _write_task(session: so.Session, task: HumanTask, **values: Any) -> None:
+    """UPDATE *task*'s row with *values* in one statement and keep the object in step."""
+    session.connection().execute(_UPDATE_TASK, {"task_id": task.id, **values})
+    for key, value in values.items():
+        so.attributes.set_committed_value(task, key, value)
+
+
+_HUMAN_TASK_TABLE = Base.metadata.tables["human_task"]
+_UPDATE_TASK = sa.update(_HUMAN_TASK_TABLE).where(_HUMAN_TASK_TABLE.c.id == sa.bindparam("task_id"))
 
 
 def complete_task(
@@ -341,8 +360,8 @@ def complete_task(
     :raises InvalidStateError: the instance is suspended or not active.
     """
     data = dict(data or {})
-    op, task, actor = _lock_task(session, task_id, user)
-    check_may_work_on(session, task, actor)
+    op, task, member, excluded = _lock_task(session, task_id, user)
+    _check_member(task, member, excluded=excluded)
     errors = submitted_data_errors(data)
     if errors:
         raise FormValidationError(errors)
@@ -360,9 +379,13 @@ def complete_task(
         spiff_task.run()
     # A post-script that fails leaves the task in ERROR: the submission is kept
     # on it, and retrying the instance runs the task again with it.
-    task.state = "completed" if spiff_task.state == TaskState.COMPLETED else "error"
-    task.completed_at = utcnow()
-    task.completed_by_id = actor.id
+    _write_task(
+        session,
+        task,
+        state="completed" if spiff_task.state == TaskState.COMPLETED else "error",
+        completed_at=utcnow(),
+        completed_by_id=member.user_id,
+    )
     op.audit(
         "task_completed", element=task.bpmn_id, detail={"task_id": task.id, "name": task.name, "data": data}
     )
@@ -376,14 +399,14 @@ def claim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
 
     :raises ConflictError: someone else has claimed or completed it.
     """
-    op, task, actor = _lock_task(session, task_id, user)
-    if task.assignee_id is not None and task.assignee_id != actor.id:
+    op, task, member, excluded = _lock_task(session, task_id, user)
+    if task.assignee_id is not None and task.assignee_id != member.user_id:
         holder = task.assignee.username if task.assignee else "someone else"
         raise ConflictError(f"Task {task.id} ({task.name}) is already claimed by {holder}")
-    check_may_work_on(session, task, actor)
-    task.assignee_id = actor.id
+    _check_member(task, member, excluded=excluded)
+    _write_task(session, task, assignee_id=member.user_id)
     op.audit("task_claimed", element=task.bpmn_id, detail={"task_id": task.id})
-    session.flush()
+    op.write_audits()
     return task
 
 
@@ -392,9 +415,8 @@ def unclaim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
 
     :raises PermissionDeniedError: the user is neither, or the process itself assigned the task.
     """
-    op, task, actor = _lock_task(session, task_id, user)
-    membership = membership_of(session, actor, task.organisation_id)
-    if task.assignee_id not in (None, actor.id) and "admin" not in (membership.roles if membership else []):
+    op, task, member, _excluded = _lock_task(session, task_id, user)
+    if task.assignee_id not in (None, member.user_id) and "admin" not in member.roles:
         raise PermissionDeniedError(f"Only the assignee or an admin may release task {task.id}")
     spiff_task = op.task(task.task_uuid)
     properties = (
@@ -404,20 +426,21 @@ def unclaim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
         raise PermissionDeniedError(
             f"Task {task.id} ({task.name}) is assigned by the process to one person and cannot be released"
         )
-    task.assignee_id = None
+    _write_task(session, task, assignee_id=None)
     op.audit("task_unclaimed", element=task.bpmn_id, detail={"task_id": task.id})
-    session.flush()
+    op.write_audits()
     return task
 
 
 def _admin_operation(session: so.Session, instance_id: int, user: str | None) -> InstanceOperation:
     op = InstanceOperation.lock(session, instance_id, actor=user)
     if user is not None:
-        actor = get_user(session, user)
-        membership = membership_of(session, actor, op.instance.organisation_id)
-        if membership is None:
+        member = actor(session, op.organisation, user)
+        if member is None:
+            raise NotFoundError(f"No user {user!r}")
+        if not isinstance(member, Actor):
             raise NotFoundError(f"No instance {instance_id}")
-        if "admin" not in membership.roles:
+        if "admin" not in member.roles:
             raise PermissionDeniedError(f"User {user!r} is not an admin of this organisation")
     return op
 
@@ -542,35 +565,18 @@ def list_tasks(
     user: str | None = None,
     state: str | None = "ready",
 ) -> list[HumanTask]:
-    """Return human tasks, oldest first, from the task index only.
+    """Return human tasks, oldest first, from the task index only (:func:`engine.inbox.matching_tasks`).
 
     With *user*: the tasks that user may work on (in their organisations
     where they have a role that works on tasks, assigned to them or to one
     of their groups, not excluded from), as :func:`check_may_work_on` decides.
+    For short lists (a case's tasks); the inbox pages with :func:`engine.inbox_page`.
+
+    :raises NotFoundError: no user called *user*.
     """
-    stmt = sa.select(HumanTask).order_by(HumanTask.created_at, HumanTask.id)
-    if organisation_id is not None:
-        stmt = stmt.where(HumanTask.organisation_id == organisation_id)
-    if instance_id is not None:
-        stmt = stmt.where(HumanTask.instance_id == instance_id)
-    if state is not None:
-        stmt = stmt.where(HumanTask.state == state)
-    tasks = list(session.scalars(stmt))
-    if user is None:
-        return tasks
-    actor = get_user(session, user)
-    visible = []
-    for task in tasks:
-        membership = membership_of(session, actor, task.organisation_id)
-        if not may_work_on_tasks(membership) or actor.id in (task.excluded_user_ids or []):
-            continue
-        if task.assignee_id is not None:
-            if task.assignee_id == actor.id:
-                visible.append(task)
-            continue
-        if task.candidate_group is None or task.candidate_group in group_keys(membership):
-            visible.append(task)
-    return visible
+    where = TaskFilter(organisation_id=organisation_id, instance_id=instance_id, state=state)
+    user_id = get_user(session, user).id if user is not None else None
+    return matching_tasks(session, user_id=user_id, where=where)
 
 
 def instance_events(session: so.Session, instance_id: int) -> list[AuditEvent]:

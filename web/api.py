@@ -70,11 +70,45 @@ def _json_body() -> Any:
         return None
 
 
+# How many tasks one call of the task list returns at most, and without ``limit``.
+MAX_TASKS_PER_PAGE = 200
+DEFAULT_TASKS_PER_PAGE = 50
+
+
 @bp.route("/tasks")
 def tasks() -> dict[str, Any]:
-    """Return the open tasks the user may work on in their organisation."""
-    found = engine.list_tasks(db_session(), user=g.user.username, organisation_id=g.organisation.id)
-    return {"tasks": task_schema.dump(found, many=True)}
+    """Return a page of the open tasks the user may work on in their organisation, as the inbox shows them.
+
+    Query parameters as the inbox's: ``view`` (all, mine, group), ``process``,
+    ``q``, ``sort`` (due, created, name), ``limit`` (at most
+    ``MAX_TASKS_PER_PAGE``) and ``after`` or ``before`` a cursor. ``next`` and
+    ``previous`` are the cursors of the neighbouring pages (``null``: none).
+
+    :raises BadRequest: (400) an unknown view or sort, a bad limit, or a cursor that is not one.
+    """
+    limit = request.args.get("limit", str(DEFAULT_TASKS_PER_PAGE))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_TASKS_PER_PAGE:
+        abort(400, description=f"limit must be a whole number from 1 to {MAX_TASKS_PER_PAGE}")
+    where = engine.TaskFilter(
+        organisation_id=g.organisation.id,
+        view=request.args.get("view", "all"),
+        process_id=request.args.get("process") or None,
+        text=request.args.get("q") or None,
+    )
+    page = engine.inbox_page(
+        db_session(),
+        user_id=g.user.id,
+        where=where,
+        sort=request.args.get("sort", "due"),
+        limit=int(limit),
+        after=request.args.get("after") or None,
+        before=request.args.get("before") or None,
+    )
+    return {
+        "tasks": task_schema.dump(page.tasks, many=True),
+        "next": page.next_cursor,
+        "previous": page.previous_cursor,
+    }
 
 
 @bp.route("/tasks/<int:task_id>")
@@ -123,5 +157,8 @@ def instance(instance_id: int) -> dict[str, Any]:
     return {
         "instance": instance_schema.dump(found),
         "data": engine.instance_data(db, found),
-        "tasks": task_schema.dump(engine.list_tasks(db, instance_id=instance_id, state=None), many=True),
+        "tasks": task_schema.dump(
+            engine.list_tasks(db, organisation_id=g.organisation.id, instance_id=instance_id, state=None),
+            many=True,
+        ),
     }

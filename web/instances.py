@@ -54,7 +54,7 @@ def _render_instance(
 ) -> str:
     db = db_session()
     instance_id = current.id
-    tasks = engine.list_tasks(db, instance_id=instance_id, state=None)
+    tasks = engine.list_tasks(db, organisation_id=g.organisation.id, instance_id=instance_id, state=None)
     events = engine.instance_events(db, instance_id)
     is_admin = "admin" in roles()
     incidents = (

@@ -1,15 +1,14 @@
 """The inbox and the task pages: list, claim, release, fill in and complete human tasks.
 
-The inbox reads only the engine's task index (:func:`engine.list_tasks`);
+The inbox reads only the engine's task index, through its one inbox query
+(:func:`engine.inbox_page`, :func:`engine.inbox_counts`);
 a task page renders the task's JSON Schema form on the server (:mod:`forms`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
@@ -27,21 +26,9 @@ from .i18n import current_language
 bp = Blueprint("tasks", __name__)
 bp.before_request(require_login)
 
-SORTS = ("due", "created", "name")
 # What a file field holds while its upload waits for the submission to be accepted
 # (never an attachment reference, so a form shown again offers no stale link).
 PENDING_UPLOAD = "pending-upload"
-VIEWS = ("all", "mine", "group")
-
-
-@dataclass(frozen=True)
-class InboxPage:
-    """One page of the inbox after filtering, sorting and paging."""
-
-    tasks: list[engine.HumanTask]
-    total: int
-    page: int
-    pages: int
 
 
 def process_names() -> dict[str, str]:
@@ -56,14 +43,14 @@ def _definitions() -> list[engine.ProcessDefinition]:
     return engine.visible_definitions(db_session(), g.organisation.id)
 
 
-def my_open_tasks() -> list[engine.HumanTask]:
-    """Return the open tasks the signed-in user may work on in their organisation (memoised per request)."""
-    if "open_tasks" not in g:
-        g.open_tasks = engine.list_tasks(
-            db_session(), user=g.user.username, organisation_id=g.organisation.id
+def inbox_counts() -> engine.InboxCounts:
+    """Return how many open tasks the signed-in user may work on, by view (memoised per request)."""
+    if "inbox_counts" not in g:
+        g.inbox_counts = engine.inbox_counts(
+            db_session(), user_id=g.user.id, where=engine.TaskFilter(organisation_id=g.organisation.id)
         )
-    tasks: list[engine.HumanTask] = g.open_tasks
-    return tasks
+    counts: engine.InboxCounts = g.inbox_counts
+    return counts
 
 
 def is_overdue(task: engine.HumanTask, now: dt.datetime | None = None) -> bool:
@@ -71,52 +58,11 @@ def is_overdue(task: engine.HumanTask, now: dt.datetime | None = None) -> bool:
     return task.due_at is not None and task.state == "ready" and task.due_at < (now or engine.models.utcnow())
 
 
-def _sort_key(sort: str) -> Any:
-    far_future = dt.datetime.max.replace(tzinfo=dt.UTC)
-    if sort == "created":
-        return lambda t: (t.created_at, t.id)
-    if sort == "name":
-        return lambda t: (t.name.lower(), t.id)
-    return lambda t: (t.due_at or far_future, t.created_at, t.id)
-
-
-def inbox_page(view: str, process: str, query: str, sort: str, page: int) -> InboxPage:
-    """Filter, sort and page the user's open tasks."""
-    tasks = my_open_tasks()
-    if view == "mine":
-        tasks = [t for t in tasks if t.assignee_id == g.user.id]
-    elif view == "group":
-        tasks = [t for t in tasks if t.assignee_id is None]
-    if process:
-        tasks = [t for t in tasks if t.process_id == process]
-    if query:
-        needle = query.casefold()
-        names = process_names()
-        tasks = [
-            t
-            for t in tasks
-            if needle in t.name.casefold()
-            or needle in names.get(t.process_id, t.process_id).casefold()
-            or needle == str(t.instance_id)
-        ]
-    tasks = sorted(tasks, key=_sort_key(sort))
-    size = current_app.config["INBOX_PAGE_SIZE"]
-    pages = max(1, math.ceil(len(tasks) / size))
-    page = min(max(page, 1), pages)
-    return InboxPage(tasks=tasks[(page - 1) * size : page * size], total=len(tasks), page=page, pages=pages)
-
-
 @bp.app_context_processor
-def _inbox_counts() -> dict[str, Any]:
+def _inbox_context() -> dict[str, Any]:
     if g.get("user") is None or g.get("organisation") is None:
         return {}
-
-    def counts() -> dict[str, int]:
-        tasks = my_open_tasks()
-        mine = sum(1 for t in tasks if t.assignee_id == g.user.id)
-        return {"mine": mine, "group": len(tasks) - mine, "all": len(tasks)}
-
-    return {"inbox_counts": counts, "is_overdue": is_overdue, "process_names": process_names}
+    return {"inbox_counts": inbox_counts, "is_overdue": is_overdue, "process_names": process_names}
 
 
 @bp.route("/")
@@ -124,18 +70,39 @@ def inbox() -> str:
     """Show the signed-in user's inbox: their tasks and their groups' tasks.
 
     Query parameters: ``view`` (all, mine, group), ``process``, ``q`` (text),
-    ``sort`` (due, created, name) and ``page``. An htmx request gets only the
-    table, so filtering and paging update in place.
+    ``sort`` (due, created, name), and ``after`` or ``before``: the cursor of
+    the page's neighbour (a page holds ``INBOX_PAGE_SIZE`` tasks). An htmx
+    request gets only the table, so filtering and paging update in place.
+
+    :raises BadRequest: (400) a cursor that is not one, or not for this sort.
     """
     view = request.args.get("view", "all")
-    view = view if view in VIEWS else "all"
+    view = view if view in engine.INBOX_VIEWS else "all"
     sort = request.args.get("sort", "due")
-    sort = sort if sort in SORTS else "due"
+    sort = sort if sort in engine.INBOX_SORTS else "due"
     process = request.args.get("process", "")
     query = request.args.get("q", "").strip()
-    page_number = request.args.get("page", "1")
-    page = inbox_page(view, process, query, sort, int(page_number) if page_number.isdigit() else 1)
-    context = {"page": page, "view": view, "sort": sort, "process": process, "query": query}
+    where = engine.TaskFilter(organisation_id=g.organisation.id, view=view, process_id=process, text=query)
+    db = db_session()
+    page = engine.inbox_page(
+        db,
+        user_id=g.user.id,
+        where=where,
+        sort=sort,
+        limit=current_app.config["INBOX_PAGE_SIZE"],
+        after=request.args.get("after") or None,
+        before=request.args.get("before") or None,
+    )
+    # Unfiltered, the view's total is its count in the navigation; filtered, one more count.
+    counts = engine.inbox_counts(db, user_id=g.user.id, where=where) if process or query else inbox_counts()
+    context = {
+        "page": page,
+        "total": getattr(counts, view),
+        "view": view,
+        "sort": sort,
+        "process": process,
+        "query": query,
+    }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "inbox-results":
         return render_template("tasks/_inbox_results.html", **context)
     return render_template("tasks/inbox.html", **context)

@@ -238,7 +238,7 @@ def test_a_decision_table_is_evaluated_whole_in_one_evaluation(session_factory: 
             instance = engine.start_instance(
                 s, "deciding", organisation="north", user="north-req", data={"value": 1}
             )
-            assert instance.status == "running"
+            assert instance.status == "running", instance.error_message
             assert engine.instance_data(s, instance)["result"] == "x"
     finally:
         _evaluator.EvaluatorPool.run = original  # type: ignore[method-assign]

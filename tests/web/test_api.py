@@ -31,6 +31,20 @@ def test_tasks_and_task(
     assert detail["ui_schema"]["estimated_value"]["ui:widget"] == "money"
 
 
+def test_the_task_list_pages_with_cursors(login_as: LoginAs, start: Callable[..., int]) -> None:
+    instances = [start() for _ in range(3)]
+    client = login_as("requester")
+    first = client.get("/api/tasks?sort=created&limit=2").json
+    assert first is not None and [t["instance_id"] for t in first["tasks"]] == instances[:2]
+    assert first["previous"] is None and first["next"]
+    second = client.get(f"/api/tasks?sort=created&limit=2&after={first['next']}").json
+    assert second is not None and [t["instance_id"] for t in second["tasks"]] == instances[2:]
+    assert second["next"] is None and second["previous"]
+    assert client.get("/api/tasks?limit=0").status_code == 400
+    bad = client.get("/api/tasks?after=nonsense")
+    assert bad.status_code == 400 and bad.json is not None and "Invalid inbox cursor" in bad.json["message"]
+
+
 def test_complete_validates_and_conflicts(
     login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
 ) -> None:

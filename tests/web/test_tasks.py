@@ -37,6 +37,17 @@ def test_inbox_hides_other_groups_and_organisations(login_as: LoginAs, start: Ca
     assert south_page.count("Describe the purchase") == 1
 
 
+def _case(instance_id: int) -> str:
+    """The inbox row's link text of a case."""
+    return f">#{instance_id}</a>"
+
+
+def _link(page: str, rel: str) -> str | None:
+    """The URL of the inbox's previous or next page link, if there is one."""
+    match = re.search(rf'<a href="([^"]+)" rel="{rel}"', page)
+    return html.unescape(match.group(1)) if match else None
+
+
 def test_inbox_filters_sorts_and_pages(
     app: Flask, login_as: LoginAs, start: Callable[..., int], session_factory: so.sessionmaker[so.Session]
 ) -> None:
@@ -45,15 +56,26 @@ def test_inbox_filters_sorts_and_pages(
     approval = start("approval")
     client = login_as("requester")
     only_approval = client.get("/?process=approval").get_data(as_text=True)
-    assert f"#{approval}" in only_approval and f"#{purchases[0]}" not in only_approval
+    assert _case(approval) in only_approval and _case(purchases[0]) not in only_approval
+    assert "1 task<" in only_approval
     by_number = client.get(f"/?q={purchases[1]}").get_data(as_text=True)
-    assert f"#{purchases[1]}" in by_number and f"#{purchases[0]}" not in by_number
+    assert _case(purchases[1]) in by_number and _case(purchases[0]) not in by_number
     assert "No tasks match the filter." in client.get("/?q=nothing-like-this").get_data(as_text=True)
-    first, second = (client.get(f"/?sort=created&page={n}").get_data(as_text=True) for n in (1, 2))
-    assert f"#{purchases[0]}" in first and f"#{approval}" in second and 'aria-current="page">2<' in second
+    first = client.get("/?sort=created").get_data(as_text=True)
+    assert [_case(i) in first for i in (*purchases, approval)] == [True, True, False, False]
+    assert "4 tasks" in first and _link(first, "prev") is None
+    next_url = _link(first, "next")
+    assert next_url is not None and "page=" not in next_url
+    second = client.get(next_url).get_data(as_text=True)
+    assert [_case(i) in second for i in (*purchases, approval)] == [False, False, True, True]
+    assert _link(second, "next") is None and "4 tasks" in second
+    previous_url = _link(second, "prev")
+    assert previous_url is not None
+    assert client.get(previous_url).get_data(as_text=True).count("</tr>") == first.count("</tr>")
+    assert _case(purchases[0]) in client.get(previous_url).get_data(as_text=True)
     by_name = client.get("/?sort=name").get_data(as_text=True)
     assert by_name.index("Describe the purchase") < by_name.index("<tbody>") + 10_000
-    assert "4 tasks" in client.get("/?page=99").get_data(as_text=True)
+    assert client.get("/?sort=created&after=not-a-cursor").status_code == 400
 
 
 def test_htmx_requests_get_only_the_results(login_as: LoginAs, start: Callable[..., int]) -> None:
