@@ -85,13 +85,15 @@ class TaskFilter:
     """Which tasks to read, besides what the user may see.
 
     ``state=None`` reads tasks in every state (a case's history). ``view``:
-    ``all``, ``mine`` (assigned to the user) or ``group`` (unassigned). ``text``
+    ``all``, ``mine`` (assigned to the user) or ``group`` (unassigned). ``task_id``
+    reads one task (a task page, whatever the user may do with it). ``text``
     matches a substring of the task name, the case title or the business key,
     ignoring case, or, when it is a number, the case (instance) id.
     """
 
     organisation_id: int | None = None
     instance_id: int | None = None
+    task_id: int | None = None
     state: str | None = "ready"
     view: str = "all"
     process_id: str | None = None
@@ -216,6 +218,8 @@ def _filters(where: TaskFilter) -> list[ColumnElement[bool]]:
         conditions.append(HumanTask.organisation_id == where.organisation_id)
     if where.instance_id is not None:
         conditions.append(HumanTask.instance_id == where.instance_id)
+    if where.task_id is not None:
+        conditions.append(HumanTask.id == where.task_id)
     if where.state is not None:
         conditions.append(HumanTask.state == where.state)
     if where.process_id:

@@ -1,12 +1,14 @@
 """The job table and the worker that runs it.
 
-Jobs are leased, not held: a worker claims due jobs in one short transaction
+Jobs are leased, not held: a worker leases a batch of due jobs in one statement
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a compare-and-set everywhere) by
 writing its name and a lock expiry, then runs each job in its own transaction
-that re-checks the lease. Any number of workers on any number of machines can
-share the table; a dead worker's jobs are taken over when its lease expires.
-APScheduler only provides the polling interval; its own job stores are never
-used, because they must not be shared between schedulers.
+that re-checks the lease. A batch holds about ``BATCH_SECONDS`` of work, so a
+worker never sits on jobs that idle workers could run, and a batch that runs
+late hands back the jobs it has not started. Any number of workers on any
+number of machines can share the table; a dead worker's jobs are taken over
+when its lease expires. APScheduler only provides the polling interval; its own
+job stores are never used, because they must not be shared between schedulers.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import datetime as dt
 import logging
 import os
 import socket
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +32,8 @@ from SpiffWorkflow.util.task import TaskState
 
 from ._workflow import InstanceOperation, event_definitions, get_user_or_none, timer_due
 from .connectors import send_outbox_message
-from .db import is_postgresql
 from .definitions import resolve_definition
-from .errors import LimitError, NotFoundError, PermissionDeniedError
+from .errors import LimitError, NotFoundError, PermissionDeniedError, ProcflowError
 from .identity import get_organisation, get_user, membership_of
 from .models import AuditEvent, Job, Organisation, ProcessInstance, Schedule, User, utcnow
 from .runtime import start_instance
@@ -40,6 +43,15 @@ log = logging.getLogger(__name__)
 LEASE = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 3
 BACKOFF_BASE_SECONDS = 10
+# A worker leases about this much work at a time, judged by how long its last jobs took: enough
+# that one statement leases many quick jobs, few enough that a worker never sits on jobs that
+# idle workers could run. Slow jobs (a mail server that takes seconds) are leased one by one.
+BATCH_SECONDS = 0.1
+MAX_BATCH = 100
+# Leases a batch still holds when it has run this long (a job waited on a lock, or was slow)
+# are handed back, so that other workers run those jobs meanwhile.
+BATCH_OVERDUE_SECONDS = 1.0
+_clock = time.monotonic
 
 
 def default_worker_id() -> str:
@@ -56,55 +68,108 @@ class RunSummary:
     incidents: int = 0
 
 
-def acquire_jobs(
-    session: so.Session, worker_id: str, *, limit: int = 20, now: dt.datetime | None = None
-) -> list[int]:
-    """Lease up to *limit* due jobs to *worker_id*; return their ids. Commits nothing itself."""
-    now = now or utcnow()
-    due = sa.and_(
+@dataclass(frozen=True)
+class Lease:
+    """A due job leased to a worker: what it needs to know to run the job before reading its row."""
+
+    id: int
+    kind: str
+    instance_id: int | None
+    due_at: dt.datetime
+
+
+def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
         Job.status == "pending",
         Job.due_at <= now,
         sa.or_(Job.locked_until.is_(None), Job.locked_until < now),
     )
-    stmt = sa.select(Job.id).where(due).order_by(Job.due_at, Job.id).limit(limit)
-    if is_postgresql(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    candidates = list(session.scalars(stmt))
-    acquired = []
-    for job_id in candidates:
-        # Compare-and-set: only one worker's update matches when two race on SQLite.
-        result = session.execute(
-            sa.update(Job)
-            .where(Job.id == job_id, due)
-            .values(locked_by=worker_id, locked_until=now + LEASE)
-            .execution_options(synchronize_session=False)
+
+
+def acquire_jobs(
+    session: so.Session, worker_id: str, *, limit: int = MAX_BATCH, now: dt.datetime | None = None
+) -> list[Lease]:
+    """Lease up to *limit* due jobs to *worker_id* in one statement; return them, earliest due first.
+
+    On PostgreSQL the jobs are picked ``FOR UPDATE SKIP LOCKED``, so workers leasing at the same
+    moment take different jobs instead of waiting for each other. SQLite has no row locks (the
+    clause is left out there) but runs one writer at a time, and the update repeats the due
+    condition, a compare-and-set either way. Commits nothing itself.
+
+    :raises ProcflowError: the database cannot return updated rows (SQLite older than 3.35).
+    """
+    now = now or utcnow()
+    dialect = session.get_bind().dialect
+    if not dialect.update_returning:
+        raise ProcflowError(
+            f"The job table needs UPDATE ... RETURNING, which {dialect.name} "
+            f"{'.'.join(map(str, dialect.server_version_info or ()))} lacks (SQLite needs 3.35 or newer)"
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            acquired.append(job_id)
-    return acquired
+    # Materialized: the database picks and locks the jobs once, however it plans the update.
+    picked = (
+        sa.select(Job.id)
+        .where(_due(now))
+        .order_by(Job.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    rows = session.execute(
+        sa.update(Job)
+        .where(Job.id.in_(sa.select(picked.c.id)), _due(now))
+        .values(locked_by=worker_id, locked_until=now + LEASE)
+        .returning(Job.id, Job.kind, Job.instance_id, Job.due_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return sorted((Lease(*row) for row in rows), key=lambda lease: (lease.due_at, lease.id))
 
 
-def run_job(session: so.Session, job_id: int, worker_id: str) -> bool:
+def release_jobs(session: so.Session, job_ids: Iterable[int], worker_id: str) -> None:
+    """Hand back leases of *worker_id* on *job_ids* it will not run, so any worker can take them now."""
+    session.execute(
+        sa.update(Job)
+        .where(Job.id.in_(list(job_ids)), Job.locked_by == worker_id)
+        .values(locked_by=None, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def run_job(session: so.Session, lease: Lease, worker_id: str) -> bool:
     """Run one leased job inside the caller's transaction; return False if the lease was lost.
 
-    A job its handler re-armed (a timer taken before it is due) stays, with its lease released.
+    A timer locks its instance before the job row is read: user operations lock the instance,
+    then change its timer jobs, so the job is read as they left it (a timer that a completed
+    task cancelled is gone), and the two never wait for each other in opposite order. A job its
+    handler re-armed (a timer taken before it is due) stays, with its lease released.
     """
-    job = session.get(Job, job_id, populate_existing=True)
-    if job is None or job.locked_by != worker_id or job.status != "pending":
+    operation = None
+    if lease.kind in _INSTANCE_HANDLERS and lease.instance_id is not None:
+        try:
+            operation = InstanceOperation.lock(session, lease.instance_id, actor=None)
+        except NotFoundError:
+            if session.get(Job, lease.id) is None:
+                return False  # the instance was deleted, and its jobs with it
+            raise
+    job = session.get(Job, lease.id, populate_existing=True)
+    if job is None:
         return False
-    handler = _HANDLERS[job.kind]
-    rearmed = handler(session, job) is REARMED
-    # The handler may already have removed the job (a fired timer's sync does).
-    session.flush()
-    if rearmed:
-        session.execute(
-            sa.update(Job)
-            .where(Job.id == job_id)
-            .values(locked_by=None, locked_until=None)
-            .execution_options(synchronize_session=False)
-        )
+    if job.locked_by != worker_id or job.status != "pending":
+        if job.locked_by == worker_id:
+            job.locked_by, job.locked_until = None, None  # suspended meanwhile: free it for its resumption
+        return False
+    if operation is not None:
+        outcome = _INSTANCE_HANDLERS[job.kind](operation, job)
+    elif job.kind in _INSTANCE_HANDLERS:
+        outcome = None  # an instance job without an instance has nothing left to do
     else:
-        session.execute(sa.delete(Job).where(Job.id == job_id).execution_options(synchronize_session=False))
+        outcome = _HANDLERS[job.kind](session, job)
+    session.flush()
+    if outcome is REARMED:
+        job.locked_by, job.locked_until = None, None
+    elif not sa.inspect(job).was_deleted:
+        # Usually the handler has removed the job already (a fired timer's sync does).
+        session.execute(sa.delete(Job).where(Job.id == job.id).execution_options(synchronize_session=False))
     return True
 
 
@@ -117,21 +182,15 @@ REARMED = _Rearmed()
 REARM_MIN_DELAY = dt.timedelta(seconds=1)
 
 
-def _fire_timer(session: so.Session, job: Job) -> _Rearmed | None:
-    if job.instance_id is None:
+def _fire_timer(operation: InstanceOperation, job: Job) -> _Rearmed | None:
+    # The timer may have been cancelled while we waited for the instance lock (run_job saw to
+    # that), or the instance may have stopped meanwhile.
+    if operation.instance.status not in ("running", "waiting"):
         return None
-    op = InstanceOperation.lock(session, job.instance_id, actor=None)
-    # The instance lock serialises us with user operations; the timer may have
-    # been cancelled (job deleted) while we waited for it.
-    if session.get(Job, job.id, populate_existing=True) is None or op.instance.status not in (
-        "running",
-        "waiting",
-    ):
-        return None
-    task = op.task(job.task_uuid or "")
+    task = operation.task(job.task_uuid or "")
     if task is None:
         return None
-    op.workflow.refresh_timers()
+    operation.workflow.refresh_timers()
     if task.state == TaskState.WAITING:
         # SpiffWorkflow, on this worker's clock, does not consider the timer due
         # yet: the job was due early by another process's clock. Try again when
@@ -140,9 +199,9 @@ def _fire_timer(session: so.Session, job: Job) -> _Rearmed | None:
         due = timer_due(task, definitions[0]) if definitions else None
         job.due_at = max(due or job.due_at, utcnow() + REARM_MIN_DELAY)
         return REARMED
-    op.audit("timer_fired", element=task.task_spec.bpmn_id, detail={"due": job.due_at.isoformat()})
-    op.advance()
-    op.save()
+    operation.audit("timer_fired", element=task.task_spec.bpmn_id, detail={"due": job.due_at.isoformat()})
+    operation.advance()
+    operation.save()
     return None
 
 
@@ -168,8 +227,11 @@ def _scheduled_start(session: so.Session, job: Job) -> None:
     _queue_next_start(session, schedule, after=job.due_at)
 
 
-_HANDLERS: dict[str, Callable[[so.Session, Job], _Rearmed | None]] = {
+# Jobs that change their instance, run with it locked (see run_job).
+_INSTANCE_HANDLERS: dict[str, Callable[[InstanceOperation, Job], _Rearmed | None]] = {
     "timer": _fire_timer,
+}
+_HANDLERS: dict[str, Callable[[so.Session, Job], None]] = {
     "outbox": _send_outbox,
     "scheduled_start": _scheduled_start,
 }
@@ -268,32 +330,52 @@ def run_due_jobs(
     session_factory: so.sessionmaker[so.Session],
     *,
     worker_id: str | None = None,
-    limit: int = 20,
+    limit: int = MAX_BATCH,
     now: dt.datetime | None = None,
+    stop: threading.Event | None = None,
 ) -> RunSummary:
-    """Lease and run due jobs until none is left; each job in its own transaction.
+    """Lease and run due jobs until none is left (or *stop* is set); each job in its own transaction.
 
+    Jobs are leased in batches of at most *limit*, sized to about ``BATCH_SECONDS`` of work;
+    the leases a batch has not started when it is overdue or stopped are handed back.
     Failures are retried with exponential backoff; after ``MAX_ATTEMPTS`` the
     job becomes an incident and its instance goes to ``error``.
     """
     worker_id = worker_id or default_worker_id()
     summary = RunSummary()
-    while True:
+    size = 1  # until this worker knows how long its jobs take
+    while stop is None or not stop.is_set():
         with session_factory.begin() as session:
-            job_ids = acquire_jobs(session, worker_id, limit=limit, now=now)
-        if not job_ids:
-            return summary
-        for job_id in job_ids:
-            try:
+            leases = acquire_jobs(session, worker_id, limit=min(size, limit), now=now)
+        if not leases:
+            break
+        began = _clock()
+        for done, lease in enumerate(leases):
+            if done and (_clock() - began > BATCH_OVERDUE_SECONDS or (stop is not None and stop.is_set())):
                 with session_factory.begin() as session:
-                    if run_job(session, job_id, worker_id):
-                        summary.ran += 1
-            except Exception as exc:
-                log.warning("job %s failed: %s", job_id, exc)
-                summary.failed += 1
-                with session_factory.begin() as session:
-                    if _record_failure(session, job_id, worker_id, exc):
-                        summary.incidents += 1
+                    release_jobs(session, (left.id for left in leases[done:]), worker_id)
+                break
+            _run_leased(session_factory, lease, worker_id, summary)
+        else:
+            done = len(leases)
+        seconds_per_job = max(_clock() - began, 1e-6) / done
+        size = max(1, min(limit, round(BATCH_SECONDS / seconds_per_job)))
+    return summary
+
+
+def _run_leased(
+    session_factory: so.sessionmaker[so.Session], lease: Lease, worker_id: str, summary: RunSummary
+) -> None:
+    try:
+        with session_factory.begin() as session:
+            if run_job(session, lease, worker_id):
+                summary.ran += 1
+    except Exception as exc:
+        log.warning("job %s failed: %s", lease.id, exc)
+        summary.failed += 1
+        with session_factory.begin() as session:
+            if _record_failure(session, lease.id, worker_id, exc):
+                summary.incidents += 1
 
 
 def retry_job(session: so.Session, job_id: int, *, user: str | None) -> Job:
@@ -335,16 +417,21 @@ def incidents(session: so.Session, *, organisation_id: int | None = None) -> lis
 def run_worker(
     session_factory: so.sessionmaker[so.Session], *, interval: float = 1.0, worker_id: str | None = None
 ) -> None:
-    """Poll the job table every *interval* seconds until interrupted (``procflow worker``)."""
+    """Poll the job table every *interval* seconds until interrupted (``procflow worker``).
+
+    On interruption the job running finishes and the leases not started are handed back,
+    instead of the pass draining every due job first.
+    """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     worker_id = worker_id or default_worker_id()
+    stop = threading.Event()
     scheduler = BlockingScheduler()
     scheduler.add_job(
         run_due_jobs,
         "interval",
         seconds=interval,
-        kwargs={"worker_id": worker_id},
+        kwargs={"worker_id": worker_id, "stop": stop},
         args=[session_factory],
         max_instances=1,
         coalesce=True,
@@ -354,4 +441,5 @@ def run_worker(
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
-        scheduler.shutdown(wait=False)
+        stop.set()
+        scheduler.shutdown(wait=True)

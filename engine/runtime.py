@@ -233,10 +233,12 @@ def get_task(session: so.Session, task_id: int, *, organisation_id: int | None =
 
     :raises NotFoundError: no such task (or it belongs to another organisation).
     """
-    task = session.get(HumanTask, task_id)
-    if task is None or (organisation_id is not None and task.organisation_id != organisation_id):
+    found = matching_tasks(
+        session, where=TaskFilter(organisation_id=organisation_id, task_id=task_id, state=None)
+    )
+    if not found:
         raise NotFoundError(f"No task {task_id}")
-    return task
+    return found[0]
 
 
 def instance_data(session: so.Session, instance: ProcessInstance) -> dict[str, Any]:

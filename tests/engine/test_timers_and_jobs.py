@@ -100,11 +100,11 @@ def test_failing_job_retries_with_backoff_then_becomes_an_incident(
     iid = _start(session_factory, "timers", deadline_after="PT1H", reminder_after="PT9H", cool_off="PT0S")
     calls = []
 
-    def broken(session: so.Session, job: engine.Job) -> None:
+    def broken(operation: object, job: engine.Job) -> None:
         calls.append(job.id)
         raise OSError("disk on fire")
 
-    monkeypatch.setitem(engine.jobs._HANDLERS, "timer", broken)
+    monkeypatch.setitem(engine.jobs._INSTANCE_HANDLERS, "timer", broken)
     with _later(1.5):
         first = engine.run_due_jobs(session_factory)
     assert (first.ran, first.failed, first.incidents) == (0, 1, 0)
@@ -211,10 +211,10 @@ def test_retrying_an_incident_needs_an_admin_of_its_organisation(
 ) -> None:
     _start(session_factory, "timers", deadline_after="PT1H", reminder_after="PT9H", cool_off="PT0S")
 
-    def broken(session: so.Session, job: engine.Job) -> None:
+    def broken(operation: object, job: engine.Job) -> None:
         raise OSError("down")
 
-    monkeypatch.setitem(engine.jobs._HANDLERS, "timer", broken)
+    monkeypatch.setitem(engine.jobs._INSTANCE_HANDLERS, "timer", broken)
     for hours in (1.5, 1.6, 2.0):
         with _later(hours):
             engine.run_due_jobs(session_factory)
