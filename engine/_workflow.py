@@ -267,17 +267,19 @@ class InstanceOperation:
         :raises NotFoundError: no such task.
         """
         postgresql = is_postgresql(session)
-        row = session.execute(
-            _LOCK_TASK_PG if postgresql else _LOCK_TASK, {"task_id": task_id, "username": actor}
-        ).one_or_none()
+        statement = _LOCK_TASK_PG if postgresql else _LOCK_TASK
+        row = session.execute(statement, {"task_id": task_id, "username": actor}).one_or_none()
         if row is None:
             raise NotFoundError(f"No task {task_id}")
-        task, instance, _definition, org_id, key, identity_version, definitions_version, excluded = row
-        organisation = OrganisationRef(org_id, key, identity_version, definitions_version)
-        if postgresql:
-            # Read the task again now that we hold the instance lock: the statement saw it as it
-            # was before waiting for the lock. (On SQLite the write lock was taken at BEGIN.)
+        fields: tuple[Any, ...] = tuple(row)
+        task, instance, _definition, org_id, key, identity_version, definitions_version, excluded = fields[:8]
+        # On SQLite the write lock was taken at BEGIN: everything the statement read is current.
+        if postgresql and fields[8] != instance.lock_version:
+            # The instance changed while the statement waited for its lock: the task row it read
+            # (not locked, as of the statement's start) may be stale; read it again. Every change
+            # to a task row comes with a new lock version of its instance (see touch()).
             session.refresh(task)
+        organisation = OrganisationRef(org_id, key, identity_version, definitions_version)
         return cls(session, instance, actor=actor, organisation=organisation), task, bool(excluded)
 
     # -- audit -----------------------------------------------------------------
@@ -309,6 +311,13 @@ class InstanceOperation:
         if self.instance.id is None:
             self._insert_instance()
         return self.instance.id
+
+    def touch(self) -> None:
+        """Give the instance a new lock version without other changes (a task row changed).
+
+        Every change to a task row comes with one: :meth:`lock_task` relies on it.
+        """
+        self._update_instance({})
 
     @property
     def organisation(self) -> OrganisationRef:
@@ -892,7 +901,15 @@ _LOCK_TASK = (
     .where(HumanTask.id == sa.bindparam("task_id"))
     .execution_options(populate_existing=True)
 )
-_LOCK_TASK_PG = _LOCK_TASK.with_for_update(of=ProcessInstance)
+# On PostgreSQL the instance row is locked, and re-read at its newest version if the statement had
+# to wait for the lock; the same row through an alias, not locked, keeps the version the rest of
+# the statement (the task row) was read at.
+_SEEN = so.aliased(ProcessInstance, name="seen_instance")
+_LOCK_TASK_PG = (
+    _LOCK_TASK.add_columns(_SEEN.lock_version)
+    .join(_SEEN, _SEEN.id == ProcessInstance.id)
+    .with_for_update(of=ProcessInstance)
+)
 _INSTANCE_TABLE = Base.metadata.tables["process_instance"]
 _INSTANCE_COLUMNS = tuple(attr.key for attr in sa.inspect(ProcessInstance).column_attrs)
 _INSTANCE_DEFAULTED = tuple(

@@ -408,6 +408,7 @@ def claim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
     _check_member(task, member, excluded=excluded)
     _write_task(session, task, assignee_id=member.user_id)
     op.audit("task_claimed", element=task.bpmn_id, detail={"task_id": task.id})
+    op.touch()
     op.write_audits()
     return task
 
@@ -430,6 +431,7 @@ def unclaim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
         )
     _write_task(session, task, assignee_id=None)
     op.audit("task_unclaimed", element=task.bpmn_id, detail={"task_id": task.id})
+    op.touch()
     op.write_audits()
     return task
 

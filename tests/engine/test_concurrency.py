@@ -52,6 +52,37 @@ def test_two_concurrent_completions_exactly_one_wins(session_factory: Factory, o
         assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=iid)] == ["approve"]
 
 
+def test_a_claim_made_while_another_waits_for_the_lock_is_seen(session_factory: Factory, orgs: None) -> None:
+    """The second claimer waits for the instance lock, then must see the first claim, not its stale read."""
+    with session_factory.begin() as s:
+        engine.deploy_path(s, FIXTURES / "approval")
+        iid = engine.start_instance(s, "approval", organisation="north", user="north-req").id
+        (task,) = engine.list_tasks(s, instance_id=iid)
+    claimed = threading.Event()
+    outcome: list[object] = []
+
+    def second() -> None:
+        claimed.wait(10)
+        try:
+            with session_factory.begin() as s:
+                engine.claim_task(s, task.id, user="north-boss")
+            outcome.append("claimed")
+        except engine.ConflictError as exc:
+            outcome.append(exc)
+
+    other = threading.Thread(target=second)
+    other.start()
+    with session_factory.begin() as s:
+        engine.claim_task(s, task.id, user="north-req")
+        claimed.set()
+        time.sleep(0.5)  # the second claim is now waiting for this transaction's instance lock
+    other.join(timeout=30)
+    assert len(outcome) == 1 and isinstance(outcome[0], engine.ConflictError), outcome
+    assert "already claimed by north-req" in str(outcome[0])
+    with session_factory() as s:
+        assert engine.get_task(s, task.id).assignee_id == engine.get_user(s, "north-req").id
+
+
 def test_stale_instance_write_is_a_conflict(session_factory: Factory, orgs: None) -> None:
     """The version counter catches a writer that loaded the instance before another committed."""
     with session_factory.begin() as s:
