@@ -36,7 +36,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ._sandbox import SandboxedScriptEngine
 from ._serializer import SERIALIZER
-from .caches import OrganisationRef, organisation_by_id
+from .caches import OrganisationRef, definition_by_id, organisation_by_id
 from .connectors import CONNECTORS, ConnectorContext
 from .db import is_postgresql
 from .definitions import load_parsed
@@ -251,8 +251,9 @@ class InstanceOperation:
         row = session.execute(stmt, {"instance_id": instance_id}).one_or_none()
         if row is None:
             raise NotFoundError(f"No instance {instance_id}")
-        instance, _definition, org_id, key, identity_version, definitions_version = row
+        instance, org_id, key, identity_version, definitions_version = row
         organisation = OrganisationRef(org_id, key, identity_version, definitions_version)
+        definition_by_id(session, organisation, instance.definition_id)  # instance.definition: no query
         return cls(session, instance, actor=actor, organisation=organisation)
 
     @classmethod
@@ -272,14 +273,15 @@ class InstanceOperation:
         if row is None:
             raise NotFoundError(f"No task {task_id}")
         fields: tuple[Any, ...] = tuple(row)
-        task, instance, _definition, org_id, key, identity_version, definitions_version, excluded = fields[:8]
+        task, instance, org_id, key, identity_version, definitions_version, excluded = fields[:7]
         # On SQLite the write lock was taken at BEGIN: everything the statement read is current.
-        if postgresql and fields[8] != instance.lock_version:
+        if postgresql and fields[7] != instance.lock_version:
             # The instance changed while the statement waited for its lock: the task row it read
             # (not locked, as of the statement's start) may be stale; read it again. Every change
             # to a task row comes with a new lock version of its instance (see touch()).
             session.refresh(task)
         organisation = OrganisationRef(org_id, key, identity_version, definitions_version)
+        definition_by_id(session, organisation, instance.definition_id)  # instance.definition: no query
         return cls(session, instance, actor=actor, organisation=organisation), task, bool(excluded)
 
     # -- audit -----------------------------------------------------------------
@@ -873,11 +875,10 @@ _ORGANISATION_VERSIONS = (
     Organisation.identity_version,
     Organisation.definitions_version,
 )
-# Statements of the hot path, built once. The instance's definition is loaded by the same
-# statement; HumanTask.instance and ProcessInstance.definition then come from the identity map.
+# Statements of the hot path, built once. HumanTask.instance and ProcessInstance.definition
+# come from the identity map: the lock loads the instance, the definition cache its definition.
 _LOCK = (
-    sa.select(ProcessInstance, ProcessDefinition, *_ORGANISATION_VERSIONS)
-    .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+    sa.select(ProcessInstance, *_ORGANISATION_VERSIONS)
     .join(Organisation, Organisation.id == ProcessInstance.organisation_id)
     .where(ProcessInstance.id == sa.bindparam("instance_id"))
     .execution_options(populate_existing=True)
@@ -894,9 +895,8 @@ _EXCLUDED = (
     .label("excluded")
 )
 _LOCK_TASK = (
-    sa.select(HumanTask, ProcessInstance, ProcessDefinition, *_ORGANISATION_VERSIONS, _EXCLUDED)
+    sa.select(HumanTask, ProcessInstance, *_ORGANISATION_VERSIONS, _EXCLUDED)
     .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-    .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
     .join(Organisation, Organisation.id == ProcessInstance.organisation_id)
     .where(HumanTask.id == sa.bindparam("task_id"))
     .execution_options(populate_existing=True)

@@ -175,13 +175,7 @@ def resolved_definition(
         found = latest_definition(session, process_id, organisation.id) or latest_definition(
             session, process_id, None
         )
-        if found is None:
-            return None
-        detached = ProcessDefinition(
-            **{c.key: getattr(found, c.key) for c in sa.inspect(ProcessDefinition).column_attrs}
-        )
-        so.make_transient_to_detached(detached)
-        return detached
+        return _detached(found) if found is not None else None
 
     cached = _DEFINITIONS.get((organisation.id, organisation.definitions_version, process_id), load)
     if cached is None:
@@ -189,10 +183,40 @@ def resolved_definition(
     return session.merge(cached, load=False)
 
 
+_DEFINITIONS_BY_ID: BoundedCache[tuple[int, int, int], ProcessDefinition | None] = BoundedCache()
+
+
+def definition_by_id(
+    session: so.Session, organisation: OrganisationRef, definition_id: int
+) -> ProcessDefinition | None:
+    """Return definition *definition_id* of an instance of *organisation*, attached to *session*.
+
+    A definition row never changes, but ids repeat between databases: the
+    organisation's (random) definitions version keeps them apart.
+    """
+
+    def load() -> ProcessDefinition | None:
+        found = session.get(ProcessDefinition, definition_id)
+        return _detached(found) if found is not None else None
+
+    key = (organisation.id, organisation.definitions_version, definition_id)
+    cached = _DEFINITIONS_BY_ID.get(key, load)
+    return session.merge(cached, load=False) if cached is not None else None
+
+
+def _detached(definition: ProcessDefinition) -> ProcessDefinition:
+    copy = ProcessDefinition(
+        **{c.key: getattr(definition, c.key) for c in sa.inspect(ProcessDefinition).column_attrs}
+    )
+    so.make_transient_to_detached(copy)
+    return copy
+
+
 def clear() -> None:
     """Forget every cached entry (as a freshly started process would have none)."""
     _ACTORS.clear()
     _DEFINITIONS.clear()
+    _DEFINITIONS_BY_ID.clear()
 
 
 # -- keeping the versions ---------------------------------------------------------
