@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy.orm as so
+from _database import fresh_database
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
@@ -50,14 +51,11 @@ def raw_spiff(n: int) -> float:
 
 
 def procflow(n: int, url: str) -> float:
-    db = engine.create_db_engine(url)
     if url.startswith("postgresql"):
-        from engine.models import Base
-
-        with db.begin() as conn:
-            Base.metadata.drop_all(conn)
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    engine.upgrade_database(db)
+        db = fresh_database(url)
+    else:
+        db = engine.create_db_engine(url)
+        engine.upgrade_database(db)
     factory = engine.create_session_factory(db)
     with factory.begin() as s:
         engine.add_organisation(s, "bench", name="Bench")

@@ -28,9 +28,9 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from _database import fresh_database
 
 import engine
-from engine.models import Base
 
 ORGANISATIONS = 50
 USERS_PER_ORGANISATION = 40
@@ -78,12 +78,7 @@ def role(number: int) -> str:
 
 
 def build_schema(factory: so.sessionmaker[so.Session]) -> None:
-    """Re-create the tables through the migrations; add organisations, users, groups and processes."""
-    db = factory.kw["bind"]
-    with db.begin() as conn:
-        Base.metadata.drop_all(conn)
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    engine.upgrade_database(db)
+    """Add organisations, users, groups and processes to the fresh schema."""
     with factory.begin() as session:
         for o in range(1, ORGANISATIONS + 1):
             engine.add_organisation(session, f"org{o}", name=f"Organisation {o}")
@@ -213,7 +208,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.url.startswith("postgresql"):
         parser.error("give a PostgreSQL URL (postgresql+psycopg://...)")
-    db = engine.create_db_engine(args.url)
+    db = fresh_database(args.url)
     factory = engine.create_session_factory(db)
     build_schema(factory)
     fill(db, 1, 1_000)
