@@ -45,10 +45,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The PostgreSQL benchmarks create this database if missing and drop its tables.
+BENCH_POSTGRES ?= postgresql+psycopg://postgres@127.0.0.1:5432/procflow_bench
+
 bench: $(STAMP)
-	$(BIN)/python bench/engine_overhead.py
+	$(BIN)/python bench/engine_overhead.py --postgres $(BENCH_POSTGRES)
 	$(BIN)/python bench/long_running.py
 	$(BIN)/python bench/evaluator_overhead.py
+	$(BIN)/python bench/inbox_scale.py $(BENCH_POSTGRES)
+	$(BIN)/python bench/workers_scale.py $(BENCH_POSTGRES)
 
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F web/babel.cfg -k N_ -o web/translations/messages.pot --no-location --omit-header --sort-output .
