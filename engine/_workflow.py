@@ -13,7 +13,7 @@ import contextvars
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -242,8 +242,8 @@ class InstanceOperation:
     def lock(cls, session: so.Session, instance_id: int, *, actor: str | None) -> InstanceOperation:
         """Lock instance *instance_id* for this transaction and restore its workflow.
 
-        One statement reads the instance, its definition and its organisation's
-        cache versions (see :mod:`engine.caches`).
+        One statement reads the instance and its organisation's cache versions
+        (see :mod:`engine.caches`); the definition comes from the cache.
 
         :raises NotFoundError: no such instance.
         """
@@ -251,10 +251,8 @@ class InstanceOperation:
         row = session.execute(stmt, {"instance_id": instance_id}).one_or_none()
         if row is None:
             raise NotFoundError(f"No instance {instance_id}")
-        instance, org_id, key, identity_version, definitions_version = row
-        organisation = OrganisationRef(org_id, key, identity_version, definitions_version)
-        definition_by_id(session, organisation, instance.definition_id)  # instance.definition: no query
-        return cls(session, instance, actor=actor, organisation=organisation)
+        instance, *organisation = row
+        return cls._restored(session, instance, organisation, actor)
 
     @classmethod
     def lock_task(
@@ -280,9 +278,19 @@ class InstanceOperation:
             # (not locked, as of the statement's start) may be stale; read it again. Every change
             # to a task row comes with a new lock version of its instance (see touch()).
             session.refresh(task)
-        organisation = OrganisationRef(org_id, key, identity_version, definitions_version)
-        definition_by_id(session, organisation, instance.definition_id)  # instance.definition: no query
-        return cls(session, instance, actor=actor, organisation=organisation), task, bool(excluded)
+        operation = cls._restored(
+            session, instance, (org_id, key, identity_version, definitions_version), actor
+        )
+        return operation, task, bool(excluded)
+
+    @classmethod
+    def _restored(
+        cls, session: so.Session, instance: ProcessInstance, organisation: Sequence[Any], actor: str | None
+    ) -> InstanceOperation:
+        """Restore the locked *instance*; *organisation* is its row of ``_ORGANISATION_VERSIONS``."""
+        ref = OrganisationRef(*organisation)
+        definition_by_id(session, ref, instance.definition_id)  # instance.definition: no query
+        return cls(session, instance, actor=actor, organisation=ref)
 
     # -- audit -----------------------------------------------------------------
 
@@ -512,9 +520,7 @@ class InstanceOperation:
             self.write_audits()
             self.session.flush()
         except StaleDataError as exc:
-            raise ConflictError(
-                f"Instance {instance.id} was changed by someone else; reload and try again"
-            ) from exc
+            raise _changed_meanwhile(instance) from exc
 
     def _insert_instance(self) -> None:
         """INSERT the new instance's row and attach the object to the session as that row."""
@@ -552,7 +558,7 @@ class InstanceOperation:
             {**changes, "lock_version": version + 1, "instance_id": instance.id, "old_lock_version": version},
         )
         if result.rowcount != 1:
-            raise ConflictError(f"Instance {instance.id} was changed by someone else; reload and try again")
+            raise _changed_meanwhile(instance)
         for key, value in changes.items():
             so.attributes.set_committed_value(instance, key, value)
         so.attributes.set_committed_value(instance, "lock_version", version + 1)
@@ -602,9 +608,7 @@ class InstanceOperation:
                         {"b_instance_id": self.instance.id, "uuids": uuids, "b_state": state, "b_now": now},
                     )
         new = [
-            (self._new_human_task(task, now))
-            for uuid, task in ready.items()
-            if uuid not in self._ready_before
+            self._new_human_task(task, now) for uuid, task in ready.items() if uuid not in self._ready_before
         ]
         if new:
             ids = connection.execute(_INSERT_HUMAN_TASK, [row for row, _ in new]).scalars().all()
@@ -950,6 +954,11 @@ _INSERT_SUBSCRIPTION = sa.insert(_SUBSCRIPTION_TABLE)
 _DELETE_SUBSCRIPTIONS = sa.delete(_SUBSCRIPTION_TABLE).where(
     _SUBSCRIPTION_TABLE.c.instance_id == sa.bindparam("instance_id")
 )
+
+
+def _changed_meanwhile(instance: ProcessInstance) -> ConflictError:
+    return ConflictError(f"Instance {instance.id} was changed by someone else; reload and try again")
+
 
 _DUE_IN_EXPECTED = "expected an ISO 8601 duration such as 'P5D', a number of days or a date"
 

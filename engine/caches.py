@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from .errors import NotFoundError
 from .models import Group, Membership, Organisation, ProcessDefinition, User, group_member, new_version
 
 K = TypeVar("K", bound=Hashable)
@@ -90,11 +91,8 @@ class Actor:
     groups: frozenset[str]
 
 
-@dataclass(frozen=True)
-class _NoMember:
-    """Cached answer for a user who exists but is not a member of the organisation."""
-
-    user_id: int
+# Cached answer for a user who exists but is not a member of the organisation.
+_NOT_A_MEMBER = "not a member"
 
 
 _ORGANISATION_COLUMNS = (
@@ -119,7 +117,7 @@ def organisation_by_id(session: so.Session, organisation_id: int) -> Organisatio
     return OrganisationRef(*row) if row is not None else None
 
 
-_ACTORS: BoundedCache[tuple[int, int, str], Actor | _NoMember | None] = BoundedCache()
+_ACTORS: BoundedCache[tuple[int, int, str], Actor | str | None] = BoundedCache()
 _MEMBER = (
     sa.select(User.id, Membership.id, Membership.roles)
     .outerjoin(
@@ -135,26 +133,31 @@ _GROUP_KEYS = (
 )
 
 
-def actor(session: so.Session, organisation: OrganisationRef, username: str) -> Actor | int | None:
-    """Return *username* as a member of *organisation*.
+def member(session: so.Session, organisation: OrganisationRef, username: str, *, otherwise: str) -> Actor:
+    """Return *username* as a member of *organisation* (cached under its identity version).
 
-    An ``int`` (the user's id) when the user exists but is not a member;
-    ``None`` when there is no such user.
+    :raises NotFoundError: there is no such user (``No user ...``), or they are
+        not a member, with the message *otherwise* (another organisation's
+        tasks and cases do not exist for them).
     """
     key = (organisation.id, organisation.identity_version, username)
 
-    def load() -> Actor | _NoMember | None:
+    def load() -> Actor | str | None:
         row = session.execute(_MEMBER, {"organisation_id": organisation.id, "username": username}).first()
         if row is None:
             return None
         user_id, membership_id, roles = row
         if membership_id is None:
-            return _NoMember(user_id)
+            return _NOT_A_MEMBER
         groups = session.scalars(_GROUP_KEYS, {"membership_id": membership_id})
         return Actor(user_id, username, organisation.id, frozenset(roles or ()), frozenset(groups))
 
     found = _ACTORS.get(key, load)
-    return found.user_id if isinstance(found, _NoMember) else found
+    if found is None:
+        raise NotFoundError(f"No user {username!r}")
+    if not isinstance(found, Actor):
+        raise NotFoundError(otherwise)
+    return found
 
 
 _DEFINITIONS: BoundedCache[tuple[int, int, str], ProcessDefinition | None] = BoundedCache()
@@ -252,7 +255,11 @@ def _bump_versions(session: so.Session, _context: Any, _instances: Any) -> None:
     users: set[int] = set()
     for obj in changed:
         if isinstance(obj, Membership):
-            org_id = obj.organisation_id if obj.organisation_id is not None else _id_of(obj.organisation)
+            org_id = (
+                obj.organisation_id
+                if obj.organisation_id is not None
+                else getattr(obj.organisation, "id", None)
+            )
             if org_id is None:
                 all_identity = True
             else:
@@ -280,7 +287,3 @@ def _bump_versions(session: so.Session, _context: Any, _instances: Any) -> None:
         bump_identity(session, None if all_identity else identity)
     if all_definitions or definitions:
         bump_definitions(session, None if all_definitions else definitions)
-
-
-def _id_of(organisation: Organisation | None) -> int | None:
-    return organisation.id if organisation is not None else None

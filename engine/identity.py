@@ -139,11 +139,6 @@ def membership_of(session: so.Session, user: User, organisation_id: int) -> Memb
     return cache[key]
 
 
-def may_work_on_tasks(membership: Membership | None) -> bool:
-    """Tell whether a membership has one of the roles that work on tasks (``TASK_ROLES``)."""
-    return membership is not None and bool(TASK_ROLES.intersection(membership.roles))
-
-
 def group_keys(membership: Membership | None) -> set[str]:
     """Return the keys of the groups of a membership (empty without one)."""
     return {group.key for group in membership.groups} if membership else set()

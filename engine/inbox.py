@@ -54,7 +54,7 @@ import binascii
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -278,12 +278,8 @@ def matching_tasks(session: so.Session, *, user_id: int | None = None, where: Ta
 
     :raises DataError: *where* names an unknown view.
     """
-    if (
-        user_id is None
-        and where
-        == TaskFilter(organisation_id=where.organisation_id, instance_id=where.instance_id, state=where.state)
-        and where.instance_id is not None
-    ):
+    case_only = replace(where, organisation_id=None, instance_id=None, state=None) == TaskFilter(state=None)
+    if user_id is None and where.instance_id is not None and case_only:
         # A case's tasks, as each step of the engine's callers reads them: a statement built once.
         params = {
             "instance_id": where.instance_id,

@@ -21,7 +21,7 @@ from forms import keep_read_only, validate_submission
 
 from ._submitted import submitted_data_errors
 from ._workflow import ACTIVE_STATUSES, FAILED_IN, InstanceOperation, json_safe
-from .caches import Actor, actor, organisation_by_id, organisation_by_key, resolved_definition
+from .caches import Actor, member, organisation_by_id, organisation_by_key, resolved_definition
 from .definitions import bundle_json, load_parsed
 from .errors import (
     ConflictError,
@@ -74,11 +74,7 @@ def start_instance(
         raise NotFoundError(f"No organisation {organisation!r}")
     starter_id = None
     if user is not None:
-        starter = actor(session, org, user)
-        if starter is None:
-            raise NotFoundError(f"No user {user!r}")
-        if not isinstance(starter, Actor):
-            raise NotFoundError(f"No organisation {organisation!r} for user {user!r}")
+        starter = member(session, org, user, otherwise=f"No organisation {organisation!r} for user {user!r}")
         if not STARTER_ROLES & starter.roles:
             raise PermissionDeniedError(f"User {user!r} may not start processes in {organisation!r}")
         starter_id = starter.user_id
@@ -276,31 +272,31 @@ def check_may_work_on(session: so.Session, task: HumanTask, user: User) -> None:
     :raises PermissionDeniedError: naming the rule that refuses the user.
     """
     organisation = organisation_by_id(session, task.organisation_id)
-    member = actor(session, organisation, user.username) if organisation else None
-    if not isinstance(member, Actor):
+    if organisation is None:
         raise NotFoundError(f"No task {task.id}")
-    _check_member(task, member, excluded=user.id in task.excluded_user_ids)
+    worker = member(session, organisation, user.username, otherwise=f"No task {task.id}")
+    _check_member(task, worker, excluded=user.id in task.excluded_user_ids)
 
 
-def _check_member(task: HumanTask, member: Actor, *, excluded: bool) -> None:
-    if not TASK_ROLES & member.roles:
+def _check_member(task: HumanTask, worker: Actor, *, excluded: bool) -> None:
+    if not TASK_ROLES & worker.roles:
         raise PermissionDeniedError(
-            f"User {member.username!r} may not work on task {task.id} ({task.name}): "
-            f"their role ({', '.join(sorted(member.roles)) or 'none'}) only reads cases"
+            f"User {worker.username!r} may not work on task {task.id} ({task.name}): "
+            f"their role ({', '.join(sorted(worker.roles)) or 'none'}) only reads cases"
         )
     if excluded:
         raise PermissionDeniedError(
-            f"User {member.username!r} may not work on task {task.id} ({task.name}): "
+            f"User {worker.username!r} may not work on task {task.id} ({task.name}): "
             "separation of duties excludes them (they started the case or did an earlier step)"
         )
     if task.assignee_id is not None:
-        if task.assignee_id != member.user_id:
+        if task.assignee_id != worker.user_id:
             holder = task.assignee.username if task.assignee else "someone else"
             raise PermissionDeniedError(f"Task {task.id} ({task.name}) is claimed by {holder}")
         return  # the assignee works on it whatever its group, as the inbox shows it to them
-    if task.candidate_group and task.candidate_group not in member.groups:
+    if task.candidate_group and task.candidate_group not in worker.groups:
         raise PermissionDeniedError(
-            f"User {member.username!r} is not in group {task.candidate_group!r} "
+            f"User {worker.username!r} is not in group {task.candidate_group!r} "
             f"of task {task.id} ({task.name})"
         )
 
@@ -309,12 +305,7 @@ def _lock_task(
     session: so.Session, task_id: int, username: str
 ) -> tuple[InstanceOperation, HumanTask, Actor, bool]:
     op, task, excluded = InstanceOperation.lock_task(session, task_id, actor=username)
-    member = actor(session, op.organisation, username)
-    if member is None:
-        raise NotFoundError(f"No user {username!r}")
-    if not isinstance(member, Actor):
-        # Other organisations' tasks do not exist for this user.
-        raise NotFoundError(f"No task {task.id}")
+    worker = member(session, op.organisation, username, otherwise=f"No task {task.id}")
     if task.state == "error":
         raise InvalidStateError(
             f"Task {task.id} ({task.name}) failed after it was submitted; "
@@ -329,7 +320,7 @@ def _lock_task(
         raise InvalidStateError(
             f"Instance {op.instance.id} is {op.instance.status}; task {task.id} is not active"
         )
-    return op, task, member, excluded
+    return op, task, worker, excluded
 
 
 def _write_task(session: so.Session, task: HumanTask, **values: Any) -> None:
@@ -362,8 +353,8 @@ def complete_task(
     :raises InvalidStateError: the instance is suspended or not active.
     """
     data = dict(data or {})
-    op, task, member, excluded = _lock_task(session, task_id, user)
-    _check_member(task, member, excluded=excluded)
+    op, task, worker, excluded = _lock_task(session, task_id, user)
+    _check_member(task, worker, excluded=excluded)
     errors = submitted_data_errors(data)
     if errors:
         raise FormValidationError(errors)
@@ -386,7 +377,7 @@ def complete_task(
         task,
         state="completed" if spiff_task.state == TaskState.COMPLETED else "error",
         completed_at=utcnow(),
-        completed_by_id=member.user_id,
+        completed_by_id=worker.user_id,
     )
     op.audit(
         "task_completed", element=task.bpmn_id, detail={"task_id": task.id, "name": task.name, "data": data}
@@ -401,12 +392,12 @@ def claim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
 
     :raises ConflictError: someone else has claimed or completed it.
     """
-    op, task, member, excluded = _lock_task(session, task_id, user)
-    if task.assignee_id is not None and task.assignee_id != member.user_id:
+    op, task, worker, excluded = _lock_task(session, task_id, user)
+    if task.assignee_id is not None and task.assignee_id != worker.user_id:
         holder = task.assignee.username if task.assignee else "someone else"
         raise ConflictError(f"Task {task.id} ({task.name}) is already claimed by {holder}")
-    _check_member(task, member, excluded=excluded)
-    _write_task(session, task, assignee_id=member.user_id)
+    _check_member(task, worker, excluded=excluded)
+    _write_task(session, task, assignee_id=worker.user_id)
     op.audit("task_claimed", element=task.bpmn_id, detail={"task_id": task.id})
     op.touch()
     op.write_audits()
@@ -418,8 +409,8 @@ def unclaim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
 
     :raises PermissionDeniedError: the user is neither, or the process itself assigned the task.
     """
-    op, task, member, _excluded = _lock_task(session, task_id, user)
-    if task.assignee_id not in (None, member.user_id) and "admin" not in member.roles:
+    op, task, worker, _excluded = _lock_task(session, task_id, user)
+    if task.assignee_id not in (None, worker.user_id) and "admin" not in worker.roles:
         raise PermissionDeniedError(f"Only the assignee or an admin may release task {task.id}")
     spiff_task = op.task(task.task_uuid)
     properties = (
@@ -439,12 +430,8 @@ def unclaim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
 def _admin_operation(session: so.Session, instance_id: int, user: str | None) -> InstanceOperation:
     op = InstanceOperation.lock(session, instance_id, actor=user)
     if user is not None:
-        member = actor(session, op.organisation, user)
-        if member is None:
-            raise NotFoundError(f"No user {user!r}")
-        if not isinstance(member, Actor):
-            raise NotFoundError(f"No instance {instance_id}")
-        if "admin" not in member.roles:
+        admin = member(session, op.organisation, user, otherwise=f"No instance {instance_id}")
+        if "admin" not in admin.roles:
             raise PermissionDeniedError(f"User {user!r} is not an admin of this organisation")
     return op
 
