@@ -1,4 +1,11 @@
-"""Human-task forms: JSON Schema definitions, validation and rendering."""
+"""Human-task forms: JSON Schema definitions, validation and rendering.
+
+Beyond JSON Schema and react-jsonschema-form's UI schema keys (see
+:mod:`forms.model`), Procflow's forms understand ``x-translations`` (labels in
+other languages, beside a field or a ``oneOf`` choice), ``"x-not-before":
+"now"`` (no date before today, no date-time before now; :mod:`forms.validation`)
+and date-times typed in the organisation's time zone (:mod:`forms.dates`).
+"""
 
 from __future__ import annotations
 

@@ -24,6 +24,8 @@ NOT_A_WHOLE_NUMBER = N_("Enter a whole number.")
 NOT_A_CHOICE = N_("Choose one of the options.")
 NOT_YES_OR_NO = N_("Choose yes or no.")
 NOT_A_DATE = N_("Enter a date as YYYY-MM-DD.")
+NOT_A_DATE_TIME = N_("Enter a date and time as YYYY-MM-DD HH:MM.")
+NOT_IN_THE_PAST = N_("Must not be in the past.")
 NOT_AN_EMAIL = N_("Enter an e-mail address.")
 WRONG_FORMAT = N_("The value does not have the expected format.")
 AT_LEAST = N_("Must be at least %(limit)s.")
@@ -34,6 +36,8 @@ MIN_LENGTH = N_("Must be at least %(limit)s characters long.")
 MAX_LENGTH = N_("Must be at most %(limit)s characters long.")
 MIN_ROWS = N_("Add at least %(limit)s row(s).")
 MAX_ROWS = N_("Enter at most %(limit)s row(s).")
+TOTAL = N_("The rows must add up to %(limit)s; they add up to %(total)s.")
+NONE_CHOSEN = N_("None of the rows is chosen.")
 
 TEMPLATES = (
     REQUIRED,
@@ -42,6 +46,8 @@ TEMPLATES = (
     NOT_A_CHOICE,
     NOT_YES_OR_NO,
     NOT_A_DATE,
+    NOT_A_DATE_TIME,
+    NOT_IN_THE_PAST,
     NOT_AN_EMAIL,
     WRONG_FORMAT,
     AT_LEAST,
@@ -52,12 +58,15 @@ TEMPLATES = (
     MAX_LENGTH,
     MIN_ROWS,
     MAX_ROWS,
+    TOTAL,
+    NONE_CHOSEN,
 )
 
 
 @cache
 def _pattern(template: str) -> re.Pattern[str]:
-    return re.compile("^" + re.escape(template).replace(re.escape("%(limit)s"), "(?P<limit>\\S+?)") + "$")
+    placeholder = re.escape(re.escape("%(")) + r"(\w+)" + re.escape(re.escape(")s"))
+    return re.compile("^" + re.sub(placeholder, r"(?P<\1>\\S+?)", re.escape(template)) + "$")
 
 
 def translate_message(message: str, gettext: Callable[[str], str]) -> str:
@@ -66,5 +75,5 @@ def translate_message(message: str, gettext: Callable[[str], str]) -> str:
         match = _pattern(template).match(message)
         if match:
             translated = gettext(template)
-            return translated % match.groupdict() if "%(limit)s" in template else translated
+            return translated % match.groupdict() if match.groupdict() else translated
     return message

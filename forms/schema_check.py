@@ -285,6 +285,27 @@ def _children_pointers(root: Mapping[str, Any], node: Any, pointer: str) -> Iter
         yield child
 
 
+#: What the engine answers for ``"x-choices": {"source": ...}`` (see engine/form_choices.py).
+CHOICE_SOURCES = frozenset({"open_goal_tasks"})
+
+
+def _check_choice_list(spec: Any, pointer: str) -> None:
+    if isinstance(spec, Mapping) and isinstance(spec.get("data"), str) and spec["data"]:
+        for key in ("value", "label"):
+            if key in spec and not isinstance(spec[key], str):
+                raise FormSchemaError(
+                    f"x-choices {key!r} must name a key of the list's items", pointer=pointer
+                )
+        return
+    if isinstance(spec, Mapping) and spec.get("source") in CHOICE_SOURCES:
+        return
+    raise FormSchemaError(
+        "x-choices must name a list in the task's data ({'data': 'key'}) or one of the sources "
+        f"{', '.join(sorted(CHOICE_SOURCES))} ({{'source': name}}), got {spec!r}",
+        pointer=pointer,
+    )
+
+
 def _check_keywords(root: Mapping[str, Any], node: Mapping[str, Any], pointer: str) -> None:
     for keyword in ("$dynamicRef", "$recursiveRef"):
         if keyword in node:
@@ -297,6 +318,13 @@ def _check_keywords(root: Mapping[str, Any], node: Mapping[str, Any], pointer: s
             "$id is allowed only at the root of a form (below it, it changes what '#' refers to)",
             pointer=f"{pointer}/$id",
         )
+    if "x-not-before" in node and node["x-not-before"] != "now":
+        raise FormSchemaError(
+            'x-not-before takes only "now" (no date before today, no date-time before now)',
+            pointer=f"{pointer}/x-not-before",
+        )
+    if "x-choices" in node:
+        _check_choice_list(node["x-choices"], f"{pointer}/x-choices")
     pattern = node.get("pattern")
     if isinstance(pattern, str):
         _compile_at(pattern, f"{pointer}/pattern")

@@ -2,10 +2,14 @@
 
 HTML sends only strings. This module turns them into numbers (``Decimal`` for
 decimals and money, accepting a decimal comma and spaces as thousands
-separators, as Swedish and Finnish users type them), booleans, lists of rows
-and nested objects, stores uploaded files through a callback, and keeps what
-the user typed when a value cannot be converted, so the form can be shown
-again with the input intact.
+separators, as Swedish and Finnish users type them), booleans, dates
+(``YYYY-MM-DD``), date-times (RFC 3339 with the offset of the organisation's
+time zone, see :mod:`forms.dates`), lists of rows and nested objects, stores
+uploaded files through a callback, and keeps what the user typed when a value
+cannot be converted, so the form can be shown again with the input intact and
+a message beside the field. A field left empty that declares a ``default``
+gets it (an optional text left empty stays in the data as ``""``, so scripts
+can read it).
 """
 
 from __future__ import annotations
@@ -16,8 +20,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from .messages import NOT_A_CHOICE, NOT_A_NUMBER, NOT_A_WHOLE_NUMBER
-from .model import ATTACHMENT_PREFIX, choices, is_read_only, ordered_properties, schema_type, widget_for
+from .dates import as_json_date_time, parse_date, parse_date_time
+from .messages import NOT_A_CHOICE, NOT_A_DATE, NOT_A_DATE_TIME, NOT_A_NUMBER, NOT_A_WHOLE_NUMBER
+from .model import (
+    ATTACHMENT_PREFIX,
+    choices,
+    declares_nothing,
+    is_read_only,
+    ordered_properties,
+    row_changes_allowed,
+    schema_type,
+    widget_for,
+)
 
 ACTION_FIELD = "_action"
 ROWS_SUFFIX = "/__rows"
@@ -102,6 +116,7 @@ def _scalar(
     store_file: StoreFile | None,
     *,
     required: bool,
+    time_zone: str,
 ) -> _Parsed:
     widget = widget_for(schema, ui, required=required)
     kind = schema_type(schema)
@@ -119,8 +134,20 @@ def _scalar(
         return _MISSING
     raw = form.get(path)
     if raw is None or str(raw).strip() == "":
+        if "default" in schema:
+            return _Parsed(present=True, data=schema["default"], value=None)
         return _MISSING
     raw = str(raw)
+    if widget == "date":
+        day = parse_date(raw)
+        if day is None:
+            return _Parsed(present=True, value=raw, errors={"": [NOT_A_DATE]})
+        return _Parsed(present=True, data=day.isoformat(), value=day.isoformat())
+    if widget == "datetime":
+        moment = parse_date_time(raw, time_zone)
+        if moment is None:
+            return _Parsed(present=True, value=raw, errors={"": [NOT_A_DATE_TIME]})
+        return _Parsed(present=True, data=as_json_date_time(moment), value=as_json_date_time(moment))
     if widget == "boolean_radio" or kind == "boolean":
         if raw not in ("true", "false"):
             return _Parsed(present=True, value=raw, errors={"": [NOT_A_CHOICE]})
@@ -141,7 +168,18 @@ def _scalar(
 
 
 def _from_json(value: Any, schema: Mapping[str, Any]) -> Any:
-    """Turn a context value back into the schema's type (JSON carries Decimals as strings)."""
+    """Turn a context value back into the schema's types, at any depth (JSON carries Decimals as strings)."""
+    if isinstance(value, Mapping):
+        properties = schema.get("properties")
+        if not isinstance(properties, Mapping):
+            return value
+        return {
+            key: _from_json(v, properties[key]) if isinstance(properties.get(key), Mapping) else v
+            for key, v in value.items()
+        }
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [_from_json(v, items) for v in value] if isinstance(items, Mapping) else value
     if schema_type(schema) in ("number", "integer") and isinstance(value, str):
         try:
             return parse_number(value, integer=schema_type(schema) == "integer")
@@ -179,12 +217,14 @@ def _rows(
     context: Any,
     *,
     keep_empty: bool,
+    time_zone: str,
 ) -> _Parsed:
     items: Mapping[str, Any] = schema.get("items") or {}
     item_ui: Mapping[str, Any] = ui.get("items") or {}
     context_rows = context if isinstance(context, list) else []
-    if is_read_only(items, item_ui):
-        # Every row is context from earlier steps (as for a read-only field, see _object).
+    if is_read_only(items, item_ui) or declares_nothing(schema):
+        # Every row is context from earlier steps (as for a read-only field, see _object); rows
+        # whose items declare no fields are shown, not edited (forms.build_form), so they are kept too.
         if not isinstance(context, list):
             return _MISSING
         kept = [_from_json(row, items) for row in context]
@@ -195,11 +235,30 @@ def _rows(
         if schema_type(items) == "object":
             # Read-only cells show the case's row at the same position (forms.keep_read_only matches so too).
             known = context_rows[index] if index < len(context_rows) else None
-            row = _object(row_path, items, item_ui, form, files, store_file, known, keep_empty=keep_empty)
+            row = _object(
+                row_path,
+                items,
+                item_ui,
+                form,
+                files,
+                store_file,
+                known,
+                keep_empty=keep_empty,
+                time_zone=time_zone,
+            )
             filled = any(v not in (None, "", False, []) for v in (row.value or {}).values())
         else:
             row = _field(
-                row_path, items, item_ui, form, files, store_file, None, required=True, keep_empty=keep_empty
+                row_path,
+                items,
+                item_ui,
+                form,
+                files,
+                store_file,
+                None,
+                required=True,
+                keep_empty=keep_empty,
+                time_zone=time_zone,
             )
             filled = row.present
         if filled or keep_empty:
@@ -223,6 +282,7 @@ def _object(
     context: Any,
     *,
     keep_empty: bool,
+    time_zone: str,
 ) -> _Parsed:
     properties: Mapping[str, Any] = schema.get("properties") or {}
     required = set(schema.get("required") or [])
@@ -249,6 +309,7 @@ def _object(
             context.get(name),
             required=name in required,
             keep_empty=keep_empty,
+            time_zone=time_zone,
         )
         if not parsed.present:
             continue
@@ -271,26 +332,43 @@ def _field(
     *,
     required: bool,
     keep_empty: bool,
+    time_zone: str,
 ) -> _Parsed:
     widget = widget_for(schema, ui, required=required)
     if widget == "group":
-        return _object(path, schema, ui, form, files, store_file, context, keep_empty=keep_empty)
+        return _object(
+            path, schema, ui, form, files, store_file, context, keep_empty=keep_empty, time_zone=time_zone
+        )
     if widget == "rows":
-        return _rows(path, schema, ui, form, files, store_file, context, keep_empty=keep_empty)
+        return _rows(
+            path, schema, ui, form, files, store_file, context, keep_empty=keep_empty, time_zone=time_zone
+        )
     if widget == "checkboxes":
         return _checkboxes(path, schema, form)
-    return _scalar(path, schema, ui, form, files, store_file, required=required)
+    return _scalar(path, schema, ui, form, files, store_file, required=required, time_zone=time_zone)
 
 
-def _apply_action(values: dict[str, Any], action: str) -> None:
+def _rows_ui(ui: Mapping[str, Any], parts: list[str]) -> Mapping[str, Any]:
+    """Return the UI schema of the repeating field at *parts* (row indexes step into ``items``)."""
+    for part in parts:
+        step = ui.get("items") if part.isdigit() else ui.get(part)
+        ui = step if isinstance(step, Mapping) else {}
+    return ui
+
+
+def _apply_action(values: dict[str, Any], ui: Mapping[str, Any], action: str) -> None:
     verb, _, target = action.partition(":")
     parts = target.split("/")
     if verb == "remove" and len(parts) >= 2 and parts[-1].isdigit():
+        if not row_changes_allowed(_rows_ui(ui, parts[:-1]))[1]:
+            return  # the form offers no removing here; a forged button changes nothing
         container = _navigate(values, parts[:-1])
         index = int(parts[-1])
         if isinstance(container, list) and index < len(container):
             del container[index]
     elif verb == "add":
+        if not row_changes_allowed(_rows_ui(ui, parts))[0]:
+            return
         container = _navigate(values, parts)
         if isinstance(container, list):
             container.append(None)
@@ -316,11 +394,14 @@ def parse_submission(
     *,
     store_file: StoreFile | None = None,
     context: Mapping[str, Any] | None = None,
+    time_zone: str = "UTC",
 ) -> Submission:
     """Turn a submitted form into data of the schema's types.
 
     Read-only fields take their value from *context* (the data of earlier
-    steps). Uploaded files are handed to *store_file*, and the reference it
+    steps). A date-time typed without an offset is read in *time_zone* (an
+    IANA name); a date or date-time that cannot be read is a message beside
+    its field, with the text kept as typed. Uploaded files are handed to *store_file*, and the reference it
     returns becomes the field's value. When the submit button carried a row
     action (``add:quotes`` or ``remove:quotes/1``), it is applied to
     :attr:`Submission.values` and empty rows are kept so the form can be shown
@@ -336,8 +417,9 @@ def parse_submission(
         store_file,
         context or {},
         keep_empty=action is not None,
+        time_zone=time_zone,
     )
     values: dict[str, Any] = parsed.value
     if action:
-        _apply_action(values, str(action))
+        _apply_action(values, ui_schema or {}, str(action))
     return Submission(data=parsed.data, values=values, errors=parsed.errors, action=action)

@@ -5,16 +5,28 @@ as a whole) so a page can show each message beside its field.
 
 ``Decimal`` values count as JSON numbers (money typed into a form stays exact
 all the way into the workflow), and dates and datetimes are checked as their
-ISO strings, the way they travel in JSON.
+ISO strings, the way they travel in JSON: ``"format": "date"`` is
+``YYYY-MM-DD``, ``"format": "date-time"`` RFC 3339 with an offset (what a
+timer can be set from).
+
+``"x-not-before": "now"`` on a date or date-time field refuses one in the
+past: a date before today (in the organisation's time zone), a date-time
+before the moment of validation.
 
 A schema comes from a stranger's form file (see :mod:`forms.schema_check`):
 references are resolved only inside it, never fetched, and ``pattern``,
 ``patternProperties`` (also where ``additionalProperties`` consults it) and
 the ``regex`` format run on RE2, in time linear in the submitted text.
+
+One keyword of Procflow's own checks across the rows of a table:
+``"x-total": {"of": "weight", "equals": 100}`` on an array of objects says
+that the rows' ``weight`` values must add up to 100 (award criteria weights);
+its message is keyed by the array's own path.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
@@ -27,6 +39,8 @@ from jsonschema.protocols import Validator
 from referencing.exceptions import Unresolvable
 
 from . import messages
+from .dates import is_rfc3339, parse_date, parse_date_time, zone_info
+from .model import NOT_BEFORE
 from .schema_check import NO_RETRIEVAL, FormSchemaError, check_form_safety, compile_pattern, dialect
 
 
@@ -78,12 +92,49 @@ def _additional_properties(
         yield ValidationError(f"Additional properties are not allowed ({unexpected} unexpected)")
 
 
+def _total(validator: Any, total: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not (validator.is_type(instance, "array") and isinstance(total, Mapping)):
+        return
+    values = [row.get(total.get("of")) for row in instance if isinstance(row, Mapping)]
+    numbers = [v for v in values if validator.is_type(v, "number") and not isinstance(v, bool)]
+    if len(numbers) < len(values):
+        return  # rows with a missing or non-numeric value get their own message; the total waits for them
+    # Summed as typed (33.4 + 33.3 + 33.3 is 100), not in binary floating point.
+    summed = sum((Decimal(str(n)) for n in numbers), Decimal(0))
+    if summed != Decimal(str(total.get("equals"))):
+        yield ValidationError(messages.TOTAL % {"limit": total.get("equals"), "total": _plain(summed)})
+
+
+def _plain(value: Decimal) -> str:
+    return str(value.to_integral_value()) if value == value.to_integral_value() else str(value.normalize())
+
+
+# The moment and time zone "x-not-before": "now" compares with, set for one validate_submission call.
+_NOW: contextvars.ContextVar[tuple[dt.datetime, str]] = contextvars.ContextVar("forms_now")
+
+
+def _not_before(validator: Any, bound: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if bound != "now" or not isinstance(instance, str):
+        return
+    now, zone = _NOW.get()
+    if schema.get("format") == "date-time":
+        moment = parse_date_time(instance, zone) if is_rfc3339(instance) else None
+        if moment is not None and moment < now:
+            yield ValidationError(f"{instance!r} is in the past")
+        return
+    day = parse_date(instance)
+    if day is not None and day < now.astimezone(zone_info(zone)).date():
+        yield ValidationError(f"{instance!r} is in the past")
+
+
 def _with_safe_keywords(cls: Any) -> Any:
     checker = cls.TYPE_CHECKER.redefine_many({"number": _is_number, "integer": _is_integer})
     keywords = {
         "pattern": _pattern,
         "patternProperties": _pattern_properties,
         "additionalProperties": _additional_properties,
+        NOT_BEFORE: _not_before,
+        "x-total": _total,
     }
     return validators.extend(cls, keywords, type_checker=checker)
 
@@ -104,6 +155,7 @@ def _format_checker(cls: Any) -> FormatChecker:
         if name in ("date", "email", "idn-email", "ipv4", "ipv6", "uuid"):
             checker.checks(name, raises)(check)
     checker.checks("regex")(_is_regex)
+    checker.checks("date-time")(lambda instance: not isinstance(instance, str) or is_rfc3339(instance))
     return checker
 
 
@@ -159,7 +211,11 @@ _TYPES = {
     "integer": messages.NOT_A_WHOLE_NUMBER,
     "boolean": messages.NOT_YES_OR_NO,
 }
-_FORMATS = {"date": messages.NOT_A_DATE, "email": messages.NOT_AN_EMAIL}
+_FORMATS = {
+    "date": messages.NOT_A_DATE,
+    "date-time": messages.NOT_A_DATE_TIME,
+    "email": messages.NOT_AN_EMAIL,
+}
 
 
 def _message(error: ValidationError) -> str:
@@ -170,17 +226,32 @@ def _message(error: ValidationError) -> str:
         return _LIMITS[str(error.validator)] % {"limit": error.validator_value}
     if error.validator == "type" and error.validator_value in _TYPES:
         return _TYPES[str(error.validator_value)]
+    if error.validator == "const" and error.validator_value is True:
+        return messages.REQUIRED  # a box to tick to confirm, left unticked
     if error.validator in ("enum", "const"):
         return messages.NOT_A_CHOICE
+    if error.validator == "contains":
+        return messages.NONE_CHOSEN
     if error.validator == "format":
         return _FORMATS.get(str(error.validator_value), messages.WRONG_FORMAT)
     if error.validator == "pattern":
         return messages.WRONG_FORMAT
+    if error.validator == NOT_BEFORE:
+        return messages.NOT_IN_THE_PAST
     return str(error.message)
 
 
-def validate_submission(schema: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, list[str]]:
+def validate_submission(
+    schema: Mapping[str, Any],
+    data: Mapping[str, Any],
+    *,
+    now: dt.datetime | None = None,
+    time_zone: str = "UTC",
+) -> dict[str, list[str]]:
     """Return validation messages per field path; an empty dict means *data* is valid.
+
+    ``"x-not-before": "now"`` compares a date-time with *now* (the current
+    time), and a date with today in *time_zone* (an IANA name).
 
     :raises FormSchemaError: the schema itself cannot be used safely (a ``$ref``
         out of the form or in a cycle, a pattern RE2 cannot run; see
@@ -188,6 +259,7 @@ def validate_submission(schema: Mapping[str, Any], data: Mapping[str, Any]) -> d
         Deploy refuses such forms, so this guards only against forms stored before.
     """
     check_form_safety(schema)
+    token = _NOW.set((now or dt.datetime.now(dt.UTC), time_zone))
     try:
         found = sorted(
             _validator_for(schema).iter_errors(_as_json(data)), key=lambda e: list(e.absolute_path)
@@ -196,6 +268,8 @@ def validate_submission(schema: Mapping[str, Any], data: Mapping[str, Any]) -> d
         raise FormSchemaError(f"$ref {exc.ref!r} cannot be resolved inside the form") from None
     except RecursionError:
         raise FormSchemaError("the form schema recurses too deeply to validate") from None
+    finally:
+        _NOW.reset(token)
     errors: dict[str, list[str]] = {}
     for error in found:
         if error.validator == "required" and isinstance(error.instance, Mapping):

@@ -227,20 +227,40 @@ def test_shipped_form_schemas_are_valid_json_schema(path: Path) -> None:
     check_form_schema(schema)
 
 
+AGREEMENT_TYPES = {
+    "type": "object",
+    "properties": {
+        "agreement_type": {
+            "type": "string",
+            "title": "Agreement type",
+            "oneOf": [
+                {
+                    "const": "framework",
+                    "title": "Framework agreement",
+                    "x-translations": {"sv": {"title": "Ramavtal"}, "fi": {"title": "Puitejärjestely"}},
+                },
+                {
+                    "const": "dps",
+                    "title": "Dynamic purchasing system",
+                    "x-translations": {"sv": {"title": "Dynamiskt inköpssystem"}},
+                },
+            ],
+        }
+    },
+}
+
+
 @pytest.mark.parametrize(
     ("locale", "labels"),
     [
         ("sv", ["Ramavtal", "Dynamiskt inköpssystem"]),
         ("en", ["Framework agreement", "Dynamic purchasing system"]),
-        # The mini-competition forms have no Finnish texts: Finnish shows the English ones.
-        ("fi", ["Framework agreement", "Dynamic purchasing system"]),
+        # A choice without a Finnish title shows the English one.
+        ("fi", ["Puitejärjestely", "Dynamic purchasing system"]),
     ],
 )
-def test_choice_labels_of_the_call_off_form_stay_translated(locale: str, labels: list[str]) -> None:
-    folder = PROCESSES / "mini_competition" / "forms"
-    schema = json.loads((folder / "define_call_off.schema.json").read_text(encoding="utf-8"))
-    ui = json.loads((folder / "define_call_off.uischema.json").read_text(encoding="utf-8"))
-    form = build_form(schema, ui, locale=locale)
+def test_choice_labels_stay_translated(locale: str, labels: list[str]) -> None:
+    form = build_form(AGREEMENT_TYPES, {"agreement_type": {"ui:widget": "radio"}}, locale=locale)
     (field,) = [f for f in form.fields if f.name == "agreement_type"]
     assert [label for _, label in field.options] == labels
     html = str(render_fields(form))
