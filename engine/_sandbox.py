@@ -52,6 +52,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from . import _evaluator
 from .errors import SandboxViolation, ScriptError, ScriptTimeout
+from .working_days import add_working_days, is_working_day
 
 SCRIPT_FILENAME = "<script>"
 MAX_SIZE = 1_000_000  # items or characters one operation may produce
@@ -723,6 +724,9 @@ _HELPERS: dict[str, Any] = {
     "Decimal": SafeDecimal,
     "math": _SAFE_MATH,
     "ZoneInfo": ZoneInfo,
+    # Service levels in working days: weekends and the jurisdiction's public holidays are skipped.
+    "add_working_days": add_working_days,
+    "is_working_day": is_working_day,
 }
 
 # The names scripts see besides task data: the helpers above, ``parameters`` (the organisation's

@@ -42,10 +42,13 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from forms import FormSchemaError, check_form_schema, check_ui_schema
 
+from ._case_file import CASE_FILE, check_case_file
+from ._reporting_file import REPORTING_FILE, check_reporting_file
 from ._sandbox import IsolatedDecisionEngine
 from ._submitted import json_too_deep_at
 from .errors import DeploymentError
 from .limits import DeepBpmnParser, allow_long_chains, check_literal_durations, check_model_size
+from .translated_names import NAMES_FILE, check_translated_names
 
 BUNDLE_SUFFIXES = {".bpmn": "bpmn", ".dmn": "dmn", ".json": "form"}
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -77,6 +80,8 @@ class ParsedBundle:
     executable: list[str]
     message_starts: dict[str, list[str]] = field(default_factory=dict)
     message_correlations: dict[str, dict[str, list[dict[str, str]]]] = field(default_factory=dict)
+    # The checked names.json (see engine/translated_names.py); filled at deploy only.
+    translated_names: dict[str, dict[str, str]] = field(default_factory=dict)
     files: list[BundleFile] = field(default_factory=list)
     _json: dict[str, Any] = field(default_factory=dict)
 
@@ -223,6 +228,10 @@ def parse_bundle(files: list[BundleFile], *, check_form_schemas: bool = True) ->
                 json.loads(item.content)
             except json.JSONDecodeError as exc:
                 raise DeploymentError(f"invalid JSON: {exc.msg}", file=item.name, line=exc.lineno) from exc
+            if item.name == CASE_FILE:
+                check_case_file(item.content, forms={f.name: f.content for f in files if f.kind == "form"})
+            if item.name == REPORTING_FILE:
+                check_reporting_file(item.content)
             continue
         root = parse_xml(item.content, item.name)
         roots[item.name] = root
@@ -270,7 +279,21 @@ def parse_bundle(files: list[BundleFile], *, check_form_schemas: bool = True) ->
     )
     _check_forms(parsed, files, roots, check_schemas=check_form_schemas)
     _record_messages(parsed, parser)
+    if check_form_schemas:
+        parsed.translated_names = _translated_names(parsed, parser)
     return parsed
+
+
+def _translated_names(parsed: ParsedBundle, parser: SpiffBpmnParser) -> dict[str, dict[str, str]]:
+    """Return the bundle's checked names.json; only the ids of its processes and elements may be keys."""
+    names_file = next((f for f in parsed.files if f.name == NAMES_FILE), None)
+    if names_file is None:
+        return {}
+    known = set(parser.get_process_ids())
+    for process_id in parsed.executable:
+        for spec in _all_specs(parsed, process_id):
+            known.update(ts.bpmn_id for ts in spec.task_specs.values() if ts.bpmn_id)
+    return check_translated_names(json.loads(names_file.content), known, file=names_file.name)
 
 
 def connect_loop_merges(spec: BpmnProcessSpec) -> None:

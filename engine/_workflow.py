@@ -55,6 +55,8 @@ from .models import (
     User,
     utcnow,
 )
+from .notifications import TaskToNotify, queue_task_emails
+from .projection import write_case_report
 
 # SpiffWorkflow's task iterator stops at depth 1000 and re-walks the whole tree
 # on every step; sequence-flow loops add a level per pass. Compacting finished
@@ -174,6 +176,7 @@ class ProcflowScriptEngine(SandboxedScriptEngine):
         name = kwargs["operation_name"]
         params = {key: spec["value"] for key, spec in kwargs.get("operation_params", {}).items()}
         op = self._operation
+        op.flush_writes()  # a connector may read what this operation wrote
         context = ConnectorContext(
             session=op.session,
             organisation_id=op.instance.organisation_id,
@@ -210,6 +213,12 @@ class InstanceOperation:
         # The organisation's cache versions as this operation read them (looked up when not given).
         self._organisation = organisation
         self._audits: list[dict[str, Any]] = []
+        # On PostgreSQL save() sends its writes as one statement (see _write_pending): the
+        # versioned UPDATE of the instance waits here for the task-index rows and audit events.
+        self._combine_writes = is_postgresql(session)
+        self._pending_update: dict[str, Any] | None = None
+        self._pending_task_update: tuple[int, dict[str, Any]] | None = None
+        self._pending_insert: tuple[dict[str, Any], list[str]] | None = None
         self.definition: ProcessDefinition = instance.definition
         parsed = load_parsed(session, self.definition)
         # Messages that start an event subprocess: waited for while the instance runs.
@@ -233,6 +242,8 @@ class InstanceOperation:
         self._ready_before = set(self._ready_human_task_ids())
         # Due date, group and assignee of human tasks that became ready, by task id (see save()).
         self._evaluated: dict[str, tuple[dt.datetime | None, str | None, str | None]] = {}
+        # Usernames an excludeUsersFrom expression gave for those tasks, by task id.
+        self._excluded_names: dict[str, list[str]] = {}
         self._timers_before = bool(self._waiting_of_kind(TimerEventDefinition))
         self._messages_before = bool(self._waiting_of_kind(MessageEventDefinition)) or bool(
             self.event_subprocess_messages
@@ -289,7 +300,12 @@ class InstanceOperation:
     ) -> InstanceOperation:
         """Restore the locked *instance*; *organisation* is its row of ``_ORGANISATION_VERSIONS``."""
         ref = OrganisationRef(*organisation)
-        definition_by_id(session, ref, instance.definition_id)  # instance.definition: no query
+        definition = definition_by_id(session, ref, instance.definition_id)
+        if definition is not None:
+            # Set as loaded, so instance.definition needs no query. Being in the session's
+            # identity map is not enough: the map holds objects weakly, so a merged copy that
+            # nothing else refers to is gone again before the relationship is read.
+            so.attributes.set_committed_value(instance, "definition", definition)
         return cls(session, instance, actor=actor, organisation=ref)
 
     # -- audit -----------------------------------------------------------------
@@ -308,18 +324,123 @@ class InstanceOperation:
         )
 
     def write_audits(self) -> None:
-        """Write the audit events recorded so far, in one statement."""
-        if not self._audits:
-            return
-        instance_id = self.ensure_inserted()
-        rows = [{**event, "instance_id": instance_id} for event in self._audits]
-        self._audits = []
-        self.session.connection().execute(_INSERT_AUDIT, rows)
+        """Write the audit events recorded so far and any deferred UPDATE (see :meth:`flush_writes`)."""
+        self.flush_writes()
+
+    def flush_writes(self) -> None:
+        """Write what this operation deferred: UPDATEs of the instance and of a completed task, audit events.
+
+        On PostgreSQL a save sends its writes as one statement at its end (see
+        :meth:`_write_pending`); call this before reading rows they change.
+        """
+        if (
+            self._audits
+            or self._pending_update is not None
+            or self._pending_task_update is not None
+            or self._pending_insert is not None
+        ):
+            self._write_pending()
+
+    def write_task_row(self, task: HumanTask, **values: Any) -> None:
+        """UPDATE *task*'s row with *values* and keep the object in step; touches no other row.
+
+        On PostgreSQL the statement is deferred to the next :meth:`flush_writes`
+        or save of this operation, which sends it with the instance's UPDATE.
+        """
+        for key, value in values.items():
+            so.attributes.set_committed_value(task, key, value)
+        if self._pending_task_update is not None:
+            self._execute_task_update(*self._pending_task_update)
+        self._pending_task_update = (task.id, values)
+        if not self._combine_writes:
+            self._execute_task_update(*self._pending_task_update)
+            self._pending_task_update = None
+
+    def _execute_task_update(self, task_id: int, values: dict[str, Any]) -> None:
+        self.session.connection().execute(
+            _task_update_statement(frozenset(values)),
+            {"done_task_id": task_id, **{f"done_{key}": value for key, value in values.items()}},
+        )
+
+    def _write_pending(self, new_tasks: Sequence[dict[str, Any]] = ()) -> list[int]:
+        """Write the deferred UPDATEs, the task-index rows *new_tasks* and the audit events so far.
+
+        Returns the ids of the new task rows, in the order given. On PostgreSQL
+        it is one statement (see :func:`_combined_write`), one round trip where
+        there were up to four; elsewhere one statement for each kind of row.
+
+        :raises ConflictError: the deferred UPDATE found the instance changed meanwhile.
+        """
+        insert, self._pending_insert = self._pending_insert, None
+        pending, self._pending_update = self._pending_update, None
+        task_update, self._pending_task_update = self._pending_task_update, None
+        audits: list[dict[str, Any]] = []
+        if self._audits:
+            # A deferred INSERT of the instance gives its id to the rows in the same statement.
+            instance_id = self.instance.id if insert is not None else self.ensure_inserted()
+            audits = [{**event, "instance_id": instance_id} for event in self._audits]
+            self._audits = []
+        connection = self.session.connection()
+        task_keys = tuple(new_tasks[0]) if new_tasks else ()
+        audit_keys = tuple(audits[0]) if audits else ()
+        if (
+            not self._combine_writes
+            or (insert is None and pending is None and not new_tasks)
+            or any(tuple(row) != task_keys for row in new_tasks)
+            or any(tuple(row) != audit_keys for row in audits)
+        ):
+            if insert is not None:
+                self._execute_insert(*insert)
+                for row in [*new_tasks, *audits]:
+                    row["instance_id"] = self.instance.id
+            if task_update is not None:
+                self._execute_task_update(*task_update)
+            if pending is not None:
+                self._execute_update(pending)
+            ids: list[int] = []
+            if new_tasks:
+                ids = list(connection.execute(_INSERT_HUMAN_TASK, list(new_tasks)).scalars())
+            if audits:
+                connection.execute(_INSERT_AUDIT, audits)
+            return ids
+        statement = _combined_write(
+            frozenset(insert[0]) if insert is not None else None,
+            pending["columns"] if pending is not None else None,
+            frozenset(task_update[1]) if task_update is not None else None,
+            audit_keys,
+            task_keys,
+        )
+        params: dict[str, Any] = {}
+        if insert is not None:
+            params.update({f"n_{key}": value for key, value in insert[0].items()})
+        if pending is not None:
+            params.update({f"i_{key}": value for key, value in pending["params"].items()})
+        if task_update is not None:
+            params["done_task_id"] = task_update[0]
+            params.update({f"done_{key}": value for key, value in task_update[1].items()})
+        if audits:
+            params["audit_rows"] = _json_rows(audits)
+        if new_tasks:
+            params["task_rows"] = _json_rows(new_tasks)
+        found = connection.execute(statement, params).all()
+        if pending is not None and not found:
+            raise _changed_meanwhile(self.instance)
+        if insert is not None:
+            self._attach_inserted(found[0][0], *insert)
+            for row in new_tasks:
+                row["instance_id"] = self.instance.id
+        if not new_tasks:
+            return []
+        by_uuid = {uuid: task_id for *_, task_id, uuid in found}
+        return [by_uuid[row["task_uuid"]] for row in new_tasks]
 
     def ensure_inserted(self) -> int:
         """Return the instance's id, inserting its row first if it is new (see :meth:`save`)."""
         if self.instance.id is None:
-            self._insert_instance()
+            if self._pending_insert is not None:
+                self._write_pending()  # the INSERT save() deferred, with what else waits
+            else:
+                self._insert_instance()
         return self.instance.id
 
     def touch(self) -> None:
@@ -452,6 +573,7 @@ class InstanceOperation:
         if not events:
             return
         self.ensure_inserted()  # receivers and replies refer to this instance by its id
+        self.flush_writes()  # and may read its rows
         depth = _routing_depth.get()
         if depth >= MAX_EVENT_ROUTING_DEPTH:
             raise ProcflowError(f"Messages bounced between instances more than {depth} times; stopping")
@@ -505,10 +627,13 @@ class InstanceOperation:
             if instance.id is None:
                 for key, value in values.items():
                     setattr(instance, key, value)
-                self._insert_instance()
+                self._insert_instance(defer=True)  # sent with the rows below
             else:
-                self._update_instance(values)
+                self._update_instance(values, defer=True)  # sent with the rows below
             self._sync_human_tasks(now, completed_task_uuid)
+            self.ensure_inserted()  # what follows needs the instance's id
+            # The reporting projection, in this transaction (engine/projection.py).
+            write_case_report(self.session, instance, self.definition, self.data())
             if self._timers_before or self._waiting_of_kind(TimerEventDefinition):
                 self._sync_timer_jobs()
             if (
@@ -522,14 +647,31 @@ class InstanceOperation:
         except StaleDataError as exc:
             raise _changed_meanwhile(instance) from exc
 
-    def _insert_instance(self) -> None:
-        """INSERT the new instance's row and attach the object to the session as that row."""
+    def _insert_instance(self, *, defer: bool = False) -> None:
+        """INSERT the new instance's row and attach the object to the session as that row.
+
+        With *defer*, on PostgreSQL, the INSERT waits for the next
+        :meth:`_write_pending` (in the same save), which sends it with the
+        task-index rows and audit events; until then the instance has no id.
+        """
         instance = self.instance
         values = {key: getattr(instance, key) for key in _INSTANCE_COLUMNS if key != "id"}
         unset = [key for key in _INSTANCE_DEFAULTED if values[key] is None]
         for key in unset:
             del values[key]  # left to the column's default
-        instance.id = self.session.connection().execute(_INSERT_INSTANCE, values).scalar_one()
+        if defer and self._combine_writes and not unset:  # defaults are filled in by a plain INSERT only
+            self._pending_insert = (values, unset)
+        else:
+            self._execute_insert(values, unset)
+
+    def _execute_insert(self, values: dict[str, Any], unset: list[str]) -> None:
+        instance_id = self.session.connection().execute(_INSERT_INSTANCE, values).scalar_one()
+        self._attach_inserted(instance_id, values, unset)
+
+    def _attach_inserted(self, instance_id: int, values: dict[str, Any], unset: list[str]) -> None:
+        """Make the instance object the row just inserted with *values* (*unset* got their defaults)."""
+        instance = self.instance
+        instance.id = instance_id
         for key, value in values.items():
             if key not in instance.__dict__:
                 setattr(instance, key, value)  # known, not to be loaded again (NULL columns)
@@ -538,10 +680,13 @@ class InstanceOperation:
         if unset:
             self.session.expire(instance, unset)  # the database filled in their defaults
 
-    def _update_instance(self, values: dict[str, Any]) -> None:
+    def _update_instance(self, values: dict[str, Any], *, defer: bool = False) -> None:
         """UPDATE the instance's row with *values* and what callers changed on the object.
 
-        Checks and bumps the lock version.
+        Checks and bumps the lock version. With *defer*, on PostgreSQL, the
+        statement waits for the next :meth:`_write_pending` (in the same save),
+        which sends it together with the task-index rows and audit events; the
+        object already holds the new values, so no flush writes them again.
         """
         instance = self.instance
         state = sa.inspect(instance)
@@ -553,15 +698,33 @@ class InstanceOperation:
                     changes[key] = added[0]
         changes.update(values)
         version = instance.lock_version
-        result = self.session.connection().execute(
-            _update_instance_statement(frozenset(changes)),
-            {**changes, "lock_version": version + 1, "instance_id": instance.id, "old_lock_version": version},
-        )
-        if result.rowcount != 1:
-            raise _changed_meanwhile(instance)
+        update = {
+            "columns": frozenset(changes),
+            "params": {
+                **changes,
+                "lock_version": version + 1,
+                "instance_id": instance.id,
+                "old_lock_version": version,
+            },
+        }
+        if self._pending_update is not None:  # an earlier one waits: it goes first
+            self._execute_update(self._pending_update)
+            self._pending_update = None
+        if defer and self._combine_writes:
+            self._pending_update = update
+        else:
+            self._execute_update(update)
         for key, value in changes.items():
             so.attributes.set_committed_value(instance, key, value)
         so.attributes.set_committed_value(instance, "lock_version", version + 1)
+
+    def _execute_update(self, update: dict[str, Any]) -> None:
+        """Run a versioned UPDATE prepared by :meth:`_update_instance`."""
+        result = self.session.connection().execute(
+            _update_instance_statement(update["columns"]), update["params"]
+        )
+        if result.rowcount != 1:
+            raise _changed_meanwhile(self.instance)
 
     def _status(self) -> str:
         if self.workflow.is_completed():
@@ -611,7 +774,7 @@ class InstanceOperation:
             self._new_human_task(task, now) for uuid, task in ready.items() if uuid not in self._ready_before
         ]
         if new:
-            ids = connection.execute(_INSERT_HUMAN_TASK, [row for row, _ in new]).scalars().all()
+            ids = self._write_pending([row for row, _ in new])
             exclusions = [
                 {"human_task_id": task_id, "user_id": user_id}
                 for task_id, (_, excluded) in zip(ids, new, strict=True)
@@ -619,6 +782,17 @@ class InstanceOperation:
             ]
             if exclusions:
                 connection.execute(_INSERT_EXCLUSION, exclusions)
+            # Tell whoever may work on the new tasks, in this transaction (engine/notifications.py).
+            queue_task_emails(
+                self.session,
+                self.instance,
+                self.definition,
+                [
+                    TaskToNotify.from_row(task_id, row, excluded)
+                    for task_id, (row, excluded) in zip(ids, new, strict=True)
+                ],
+                actor=self.actor,
+            )
         self._ready_before = set(ready)
 
     def _new_human_task(self, task: Task, now: dt.datetime) -> tuple[dict[str, Any], list[int]]:
@@ -633,6 +807,8 @@ class InstanceOperation:
         ):
             if self._new:
                 break  # a new instance has no completed tasks
+            if self._pending_task_update is not None:
+                self.flush_writes()  # the task just completed is one of them
             excluded.extend(
                 uid
                 for uid in self.session.scalars(
@@ -643,6 +819,18 @@ class InstanceOperation:
                     )
                 )
                 if uid is not None
+            )
+        names = self._excluded_names.pop(str(task.id), None)
+        names = self._usernames_excluded_by_data(task) if names is None else names
+        if names:
+            excluded.extend(
+                self.session.scalars(
+                    sa.select(User.id)
+                    .join(Membership, Membership.user_id == User.id)
+                    .where(
+                        User.username.in_(names), Membership.organisation_id == self.instance.organisation_id
+                    )
+                )
             )
         evaluated = self._evaluated.pop(str(task.id), None)
         due_at, group, username = evaluated or self._evaluate_properties(task, now)
@@ -700,6 +888,7 @@ class InstanceOperation:
                 continue
             with self.guard(running=task):
                 self._evaluated[uuid] = self._evaluate_properties(task, now)
+                self._excluded_names[uuid] = self._usernames_excluded_by_data(task)
 
     def _evaluate_properties(
         self, task: Task, now: dt.datetime
@@ -714,6 +903,27 @@ class InstanceOperation:
             self._evaluated_text(task, group) if group else None,
             self._evaluated_text(task, assignee) if assignee else None,
         )
+
+    def _usernames_excluded_by_data(self, task: Task) -> list[str]:
+        """Return the usernames the task's ``excludeUsersFrom`` expression gives (one, or a list).
+
+        Separation of duties by the case's data: the requester named in a form,
+        whoever declared a conflict of interest. Empty values are skipped.
+
+        :raises ScriptError: the expression gives something else than text or a list of texts.
+        """
+        properties: dict[str, str] = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
+        expression = properties.get("excludeUsersFrom")
+        if not expression:
+            return []
+        value = self.script_engine.evaluate(task, expression)
+        names = [value] if isinstance(value, str) or value is None else value
+        if not isinstance(names, list | tuple | set) or not all(isinstance(n, str | None) for n in names):
+            raise ScriptError(
+                f"excludeUsersFrom gave {value!r}: expected a username or a list of usernames",
+                element=task.task_spec.bpmn_id,
+            )
+        return sorted({n for n in names if n})
 
     def _evaluated_text(self, task: Task, expression: str) -> str | None:
         value = self.script_engine.evaluate(task, expression)
@@ -934,11 +1144,141 @@ def _update_instance_statement(columns: frozenset[str]) -> sa.Update:
     return _UPDATE_INSTANCE.values({key: sa.bindparam(key) for key in sorted(columns | {"lock_version"})})
 
 
-_INSERT_AUDIT = sa.insert(Base.metadata.tables["audit_event"])
+_AUDIT_TABLE = Base.metadata.tables["audit_event"]
+_INSERT_AUDIT = sa.insert(_AUDIT_TABLE)
 _HUMAN_TASK_TABLE = Base.metadata.tables["human_task"]
 _INSERT_HUMAN_TASK = sa.insert(_HUMAN_TASK_TABLE).returning(
     _HUMAN_TASK_TABLE.c.id, sort_by_parameter_order=True
 )
+
+
+@functools.cache
+def _task_update_statement(columns: frozenset[str]) -> sa.Update:
+    """Return ``UPDATE human_task SET col = :done_col … WHERE id = :done_task_id``, built once per set."""
+    return (
+        sa.update(_HUMAN_TASK_TABLE)
+        .where(_HUMAN_TASK_TABLE.c.id == sa.bindparam("done_task_id"))
+        .values({key: sa.bindparam(f"done_{key}") for key in sorted(columns)})
+    )
+
+
+def _recordset(table: sa.Table, keys: Sequence[str], name: str, new_instance: Any = None) -> sa.Select[Any]:
+    """Return ``SELECT keys FROM json_populate_recordset(NULL::table, :name)``: rows from one JSON parameter.
+
+    PostgreSQL turns each JSON object into a row of *table*'s type, each value
+    into its column's type; one statement whatever the number of rows. With
+    *new_instance* (a CTE inserting the instance), ``instance_id`` is its id.
+    """
+    rows = sa.func.json_populate_recordset(
+        sa.literal_column(f"NULL::{table.name}"), sa.bindparam(name, type_=sa.String).cast(sa.JSON)
+    ).table_valued(*keys, name=f"{name}_row")
+    if new_instance is None:
+        return sa.select(*(rows.c[key] for key in keys))
+    return sa.select(
+        *(new_instance.c.id if key == "instance_id" else rows.c[key] for key in keys)
+    ).select_from(rows.join(new_instance, sa.true()))
+
+
+@functools.lru_cache(maxsize=256)
+def _combined_write(
+    insert_columns: frozenset[str] | None,
+    instance_columns: frozenset[str] | None,
+    done_columns: frozenset[str] | None,
+    audit_keys: tuple[str, ...],
+    task_keys: tuple[str, ...],
+) -> sa.Select[Any]:
+    """Return the one PostgreSQL statement that writes what a save has pending, built once per shape.
+
+    Data-modifying ``WITH`` queries: the INSERT of a new instance (if
+    *insert_columns*) returning its id, which the rows below then take as
+    theirs; or the versioned UPDATE of the instance (if
+    *instance_columns*) returning its id, so no row means someone else changed
+    it; the UPDATE of a completed task's row (if *done_columns*, see
+    :func:`_task_update_statement`); the INSERT of task-index rows (if
+    *task_keys*) returning their ids with their task UUIDs; the INSERT of audit
+    events (if *audit_keys*). PostgreSQL
+    runs each exactly once, to completion, whatever the outer query reads; they
+    touch different rows, so that they see one snapshot changes nothing.
+    Parameters: the instance UPDATE's as :meth:`InstanceOperation._update_instance`
+    names them with ``i_`` before, the task UPDATE's, and the rows as JSON
+    arrays in ``audit_rows`` and ``task_rows`` (see :func:`_recordset`).
+    """
+    columns: list[Any] = []
+    joined: Any = None
+    new_instance = None
+    if insert_columns is not None and instance_columns is not None:
+        raise ValueError("an instance is either inserted or updated")
+    if insert_columns is not None:
+        new_instance = (
+            sa.insert(_INSTANCE_TABLE)
+            .values(
+                {
+                    key: sa.bindparam(f"n_{key}", type_=_INSTANCE_TABLE.c[key].type)
+                    for key in sorted(insert_columns)
+                }
+            )
+            .returning(_INSTANCE_TABLE.c.id)
+            .cte("new_instance")
+        )
+        columns.append(new_instance.c.id.label("new_instance_id"))
+        joined = new_instance
+    if instance_columns is not None:
+        # Parameters named after no column: SQLAlchemy would add a column to an UPDATE's SET
+        # clause for each parameter with its name (human_task has a state, too).
+        changed = (
+            sa.update(_INSTANCE_TABLE)
+            .where(
+                _INSTANCE_TABLE.c.id == sa.bindparam("i_instance_id"),
+                _INSTANCE_TABLE.c.lock_version == sa.bindparam("i_old_lock_version"),
+            )
+            .values({key: sa.bindparam(f"i_{key}") for key in sorted(instance_columns | {"lock_version"})})
+            .returning(_INSTANCE_TABLE.c.id)
+            .cte("changed_instance")
+        )
+        columns.append(changed.c.id.label("changed_instance_id"))
+        joined = changed
+    if task_keys:
+        new_tasks = (
+            sa.insert(_HUMAN_TASK_TABLE)
+            .from_select(
+                task_keys,
+                _recordset(_HUMAN_TASK_TABLE, task_keys, "task_rows", new_instance),
+                include_defaults=False,
+            )
+            .returning(_HUMAN_TASK_TABLE.c.id, _HUMAN_TASK_TABLE.c.task_uuid)
+            .cte("new_human_task")
+        )
+        columns += [new_tasks.c.id.label("human_task_id"), new_tasks.c.task_uuid]
+        joined = new_tasks if joined is None else joined.outerjoin(new_tasks, sa.true())
+    statement = sa.select(*columns).select_from(joined)
+    if done_columns is not None:
+        statement = statement.add_cte(_task_update_statement(done_columns).cte("completed_task"))
+    if audit_keys:
+        statement = statement.add_cte(
+            sa.insert(_AUDIT_TABLE)
+            .from_select(
+                audit_keys,
+                _recordset(_AUDIT_TABLE, audit_keys, "audit_rows", new_instance),
+                include_defaults=False,
+            )
+            .cte("new_audit")
+        )
+    return statement
+
+
+def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Return *rows* as the JSON array :func:`_recordset` reads (times as ISO 8601 with their offset)."""
+    return json.dumps(rows, default=_json_time, separators=(",", ":"))
+
+
+def _json_time(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given; use aware UTC datetimes")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
 _INSERT_EXCLUSION = sa.insert(Base.metadata.tables["human_task_exclusion"])
 _CLOSE_HUMAN_TASKS = (
     sa.update(_HUMAN_TASK_TABLE)

@@ -87,6 +87,7 @@ def deploy_files(
             content_hash=content_hash,
             message_starts=parsed.message_starts[process_id],
             message_correlations=parsed.message_correlations[process_id],
+            translated_names=parsed.translated_names,
         )
         session.add(definition)
         session.flush()
@@ -187,3 +188,21 @@ def bundle_json(session: so.Session, definition: ProcessDefinition, name: str) -
         raise NotFoundError(
             f"No file {name!r} in the bundle of {definition.process_id!r} v{definition.version}"
         ) from None
+
+
+def element_names(session: so.Session, definition: ProcessDefinition) -> dict[str, str]:
+    """Return the BPMN names of every element of *definition*'s processes (subprocesses too), by id.
+
+    An element without a name is left out, so callers fall back to their own default.
+    """
+    parsed = load_parsed(session, definition)
+    specs = [
+        *parsed.specs.values(),
+        *(s for by_id in parsed.subprocess_specs.values() for s in by_id.values()),
+    ]
+    return {
+        task_spec.bpmn_id: task_spec.bpmn_name
+        for spec in specs
+        for task_spec in spec.task_specs.values()
+        if getattr(task_spec, "bpmn_id", None) and getattr(task_spec, "bpmn_name", None)
+    }

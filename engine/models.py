@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,6 +90,10 @@ class User(Base):
     password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     is_active: so.Mapped[bool] = so.mapped_column(default=True)
     created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    # The interface and e-mail language the user chose (``sv``, ``fi``, ``en``); NULL: not chosen.
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    # Whether the user is e-mailed when a task becomes theirs (engine/notifications.py).
+    notify_by_email: so.Mapped[bool] = so.mapped_column(default=True, server_default=sa.true())
 
     memberships: so.Mapped[list[Membership]] = so.relationship(back_populates="user")
 
@@ -119,6 +124,8 @@ class Group(Base):
     organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"))
     key: so.Mapped[str] = so.mapped_column(sa.String(120))
     name: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    # Display names by language ({"sv": "Upphandlare", "fi": ...}); ``name`` where a language has none.
+    translated_names: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict, server_default="{}")
 
     members: so.Mapped[list[Membership]] = so.relationship(secondary="group_member", back_populates="groups")
 
@@ -181,6 +188,9 @@ class ProcessDefinition(Base):
     # both without parsing anything.
     message_starts: so.Mapped[list[Any]] = so.mapped_column(default=list)
     message_correlations: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    # Names of the process and its elements by language, from the bundle's names.json:
+    # {element id: {"sv": ..., "fi": ...}}; the BPMN's own names where a language has none.
+    translated_names: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict, server_default="{}")
     created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
 
     deployment: so.Mapped[Deployment] = so.relationship()
@@ -438,3 +448,59 @@ class SignInFailures(Base):
     address: so.Mapped[str] = so.mapped_column(sa.String(64))
     failures: so.Mapped[int] = so.mapped_column(default=0)
     last_failure_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow, index=True)
+
+
+class CaseReport(Base):
+    """The reporting projection of one instance (engine/projection.py): lists and reports read only this.
+
+    Written by the engine in the same transaction as the instance. ``fields``
+    holds the values the process's ``reporting.json`` declares; those declared
+    ``indexed`` are also rows of :class:`CaseReportValue`, where queries filter on them.
+    """
+
+    __tablename__ = "case_report"
+    __table_args__ = (
+        sa.Index("ix_case_report_org_process_status", "organisation_id", "process_id", "status"),
+        sa.Index("ix_case_report_org_started", "organisation_id", "started_at"),
+    )
+
+    instance_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True
+    )
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    process_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    status: so.Mapped[str] = so.mapped_column(sa.String(16))
+    title: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
+    business_key: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    started_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user_account.id"))
+    started_at: so.Mapped[dt.datetime]
+    completed_at: so.Mapped[dt.datetime | None]
+    updated_at: so.Mapped[dt.datetime]
+    fields: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+
+
+class CaseReportValue(Base):
+    """One indexed reporting field of an instance, in the column of its type (the others NULL).
+
+    Strings and booleans (``"true"``/``"false"``) in ``text_value``, numbers in
+    ``number_value``, dates in ``date_value``, date-times in ``time_value``.
+    """
+
+    __tablename__ = "case_report_value"
+    __table_args__ = (
+        sa.Index("ix_case_report_value_text", "organisation_id", "process_id", "name", "text_value"),
+        sa.Index("ix_case_report_value_number", "organisation_id", "process_id", "name", "number_value"),
+        sa.Index("ix_case_report_value_date", "organisation_id", "process_id", "name", "date_value"),
+        sa.Index("ix_case_report_value_time", "organisation_id", "process_id", "name", "time_value"),
+    )
+
+    instance_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("case_report.instance_id", ondelete="CASCADE"), primary_key=True
+    )
+    name: so.Mapped[str] = so.mapped_column(sa.String(100), primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id"))
+    process_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    text_value: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    number_value: so.Mapped[Decimal | None] = so.mapped_column(sa.Numeric(20, 4))
+    date_value: so.Mapped[dt.date | None]
+    time_value: so.Mapped[dt.datetime | None]

@@ -30,6 +30,7 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from .form_choices import engine_sources, fill_choice_lists, has_choice_lists
 from .identity import TASK_ROLES, get_user
 from .inbox import TaskFilter, matching_tasks
 from .models import (
@@ -43,6 +44,7 @@ from .models import (
     User,
     utcnow,
 )
+from .notifications import TaskToNotify, queue_task_emails
 
 STARTER_ROLES = {"admin", "process_owner", "case_handler", "requester"}
 
@@ -246,11 +248,35 @@ def instance_data(session: so.Session, instance: ProcessInstance) -> dict[str, A
     return data
 
 
+def task_data(session: so.Session, task: HumanTask) -> dict[str, Any]:
+    """Return the data *task* itself holds, as plain JSON values: what its form starts from.
+
+    Parallel branches hold data of their own (an answer task knows the supplier question
+    that started it, another branch's open task does not), so a form shows its task's
+    data, not the instance's (:func:`instance_data`), which a task no longer in the
+    workflow falls back to.
+    """
+    op = InstanceOperation(session, task.instance, actor=None)
+    spiff_task = op.task(task.task_uuid)
+    if spiff_task is None:
+        return instance_data(session, task.instance)
+    data: dict[str, Any] = json_safe({k: v for k, v in spiff_task.data.items() if not callable(v)})
+    return data
+
+
 def task_form_schema(session: so.Session, task: HumanTask) -> dict[str, Any] | None:
-    """Return the JSON Schema of *task*'s form from its definition's bundle, if it has one."""
+    """Return the JSON Schema of *task*'s form from its definition's bundle, if it has one.
+
+    Properties that take their choices from data (``x-choices``) come with them filled in.
+    """
     if not task.form:
         return None
     schema: dict[str, Any] = bundle_json(session, task.instance.definition, task.form)
+    if has_choice_lists(schema):
+        # Choices from data (engine/form_choices.py): the task's own data, or the organisation's.
+        spiff_task = InstanceOperation(session, task.instance, actor=None).task(task.task_uuid)
+        data = spiff_task.data if spiff_task is not None else {}
+        schema = fill_choice_lists(schema, data, engine_sources(session, task.organisation_id))
     return schema
 
 
@@ -372,8 +398,7 @@ def complete_task(
         spiff_task.run()
     # A post-script that fails leaves the task in ERROR: the submission is kept
     # on it, and retrying the instance runs the task again with it.
-    _write_task(
-        session,
+    op.write_task_row(
         task,
         state="completed" if spiff_task.state == TaskState.COMPLETED else "error",
         completed_at=utcnow(),
@@ -424,6 +449,8 @@ def unclaim_task(session: so.Session, task_id: int, *, user: str) -> HumanTask:
     op.audit("task_unclaimed", element=task.bpmn_id, detail={"task_id": task.id})
     op.touch()
     op.write_audits()
+    # Back in the group: its members hear of it as of a new task (not who released it).
+    queue_task_emails(session, op.instance, op.definition, [TaskToNotify.from_task(task)], actor=user)
     return task
 
 

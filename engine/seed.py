@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from .errors import DataError
 from .identity import add_organisation, add_user
-from .models import Parameter
+from .models import Group, Parameter
 
 
 def set_parameter(
@@ -51,6 +53,29 @@ def set_parameter(
     return row
 
 
+def set_group(
+    session: so.Session, organisation_id: int, key: str, *, name: str, names: Mapping[str, str]
+) -> Group:
+    """Create or update the organisation's group *key*: its name, and its names by language.
+
+    Runs in the caller's transaction.
+
+    :raises DataError: *names* is not a mapping of language codes to non-empty names.
+    """
+    if not isinstance(names, Mapping) or not all(
+        isinstance(code, str) and isinstance(text, str) and text.strip() for code, text in names.items()
+    ):
+        raise DataError(f"Group {key!r}: 'names' must map language codes to names, not {names!r}")
+    group = session.scalar(sa.select(Group).where(Group.organisation_id == organisation_id, Group.key == key))
+    if group is None:
+        group = Group(organisation_id=organisation_id, key=key)
+        session.add(group)
+    group.name = name
+    group.translated_names = dict(names)
+    session.flush()
+    return group
+
+
 def read_seed_file(path: str | Path) -> dict[str, Any]:
     """Read seed data from a JSON file; a parameter's ``value_file`` is read from beside it.
 
@@ -75,17 +100,23 @@ def _date(value: str | None) -> dt.date | None:
 def load_seed(session: so.Session, data: dict[str, Any]) -> list[dict[str, Any]]:
     """Write organisations, their parameters, shared parameters and users from *data*.
 
-    *data* has ``organisations`` (``key``, ``name``, ``parameters``),
+    *data* has ``organisations`` (``key``, ``name``, ``groups``, ``parameters``),
     ``shared_parameters`` and ``users`` (``username``, ``organisation``,
-    ``roles``, ``groups``, ``password``...); parameters have ``key``,
+    ``roles``, ``groups``, ``password``...); groups have ``key``, ``name`` and
+    ``names`` by language (``{"sv": ..., "fi": ...}``); parameters have ``key``,
     ``value``, ``valid_from`` and optionally ``valid_to`` (ISO dates).
     Runs in the caller's transaction; returns the users as given.
 
     :raises ProcflowError: an invalid organisation key or an unknown role.
     :raises NotFoundError: a user names an organisation that does not exist.
+    :raises DataError: a group's ``names`` are not names by language.
     """
     for org in data.get("organisations", []):
         organisation = add_organisation(session, org["key"], name=org["name"])
+        for group in org.get("groups", []):
+            set_group(
+                session, organisation.id, group["key"], name=group["name"], names=group.get("names") or {}
+            )
         for param in org.get("parameters", []):
             set_parameter(
                 session,

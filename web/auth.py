@@ -72,6 +72,14 @@ def require_login() -> Response | None:
         return None
     if request.path.startswith("/api/"):
         abort(401)
+    if request.headers.get("HX-Request"):
+        # htmx (a poll of the inbox counts, a filter) would put the sign-in page inside the page:
+        # answer 401, and have htmx open the sign-in page as a whole page, back to where it was.
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        back = current.path + (f"?{current.query}" if current.query else "") if current.path else None
+        response = Response(status=401)
+        response.headers["HX-Redirect"] = url_for("auth.login", next=safe_next(back, url_for("tasks.inbox")))
+        return response
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
@@ -170,6 +178,11 @@ def language() -> Response:
     if chosen not in current_app.config["LANGUAGES"]:
         abort(400)
     session["lang"] = chosen
+    if g.get("user") is not None and chosen != g.user.language:
+        # Kept with the user too: their next sign-in, elsewhere, and their task e-mails use it.
+        engine.set_user_preferences(
+            db_session(), g.user, language=chosen, notify_by_email=g.user.notify_by_email
+        )
     return redirect(safe_next(request.form.get("next"), url_for("tasks.inbox")), code=303)
 
 

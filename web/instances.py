@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 import engine
+import forms
 
+from . import case_values
 from .auth import require_login, require_role, roles
 from .db import db_session
+from .i18n import current_language, time_zone
 from .security import SANDBOX_CSP, download
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
@@ -49,8 +54,87 @@ def instance(instance_id: int) -> str:
 REPAIRABLE_STATUSES = ("running", "waiting", "error")
 
 
+@dataclass(frozen=True)
+class MessageRegistration:
+    """A message the case waits for that the user may register by hand, with its payload form."""
+
+    wait: engine.CaseWait
+    label: str
+    action: str
+    form_html: Markup | None
+    payload_input: str
+    errors: list[str]
+    open: bool
+
+
+def _message_entry(case: dict[str, Any], message: str) -> dict[str, Any]:
+    entry: dict[str, Any] = (case.get("messages") or {}).get(message) or {}
+    return entry
+
+
+def _registrations(
+    current: engine.ProcessInstance,
+    waits: list[engine.CaseWait],
+    case: dict[str, Any],
+    submitted: SubmittedMessage | None,
+) -> list[MessageRegistration]:
+    db = db_session()
+    locale = current_language()
+    found = []
+    for wait in waits:
+        if wait.kind != "message" or wait.message is None:
+            continue
+        if current.status not in ("running", "waiting"):
+            continue
+        if not engine.may_register(db, wait, current, g.user.username):
+            continue
+        entry = _message_entry(case, wait.message)
+        label = forms.localized(entry.get("label"), locale) or wait.name
+        action = forms.localized(entry.get("action"), locale) or _("Register “%(name)s”", name=label)
+        mine = submitted is not None and submitted.message == wait.message
+        form = engine.message_form(db, current.definition, wait.message)
+        form_html = None
+        if form is not None:
+            built = forms.build_form(
+                form[0],
+                form[1],
+                values=submitted.values if mine and submitted else {},
+                errors=submitted.errors if mine and submitted else {},
+                locale=locale,
+                time_zone=time_zone(),
+            )
+            form_html = Markup(forms.render_fields(built, gettext=_))
+        found.append(
+            MessageRegistration(
+                wait=wait,
+                label=label,
+                action=action,
+                form_html=form_html,
+                payload_input=submitted.raw if mine and submitted else "{}",
+                errors=submitted.messages if mine and submitted else [],
+                open=mine,
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class SubmittedMessage:
+    """A message registration the engine or the form refused, shown again with its input."""
+
+    message: str
+    values: dict[str, Any]
+    errors: dict[str, list[str]]
+    raw: str = "{}"
+    messages: list[str] = field(default_factory=list)
+
+
 def _render_instance(
-    current: engine.ProcessInstance, *, data_input: str | None = None, data_errors: list[str] | None = None
+    current: engine.ProcessInstance,
+    *,
+    data_input: str | None = None,
+    data_errors: list[str] | None = None,
+    submitted: SubmittedMessage | None = None,
 ) -> str:
     db = db_session()
     instance_id = current.id
@@ -66,14 +150,27 @@ def _render_instance(
         if is_admin
         else []
     )
-    names = {t.bpmn_id: t.name for t in tasks}
+    names = engine.element_names(db, current.definition) | {t.bpmn_id: t.name for t in tasks}
     data = engine.instance_data(db, current)
     repairable = is_admin and current.status in REPAIRABLE_STATUSES
     if data_input is None:
         data_input = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+    case = engine.case_file(db, current.definition)
+    waits = engine.case_waits(db, current)
+    attachments = _attachment_links(current)
+    messages = {
+        w.message: forms.localized(_message_entry(case, w.message).get("label"), current_language()) or w.name
+        for w in waits
+        if w.message
+    }
     return render_template(
         "instances/instance.html",
         instance=current,
+        waits=waits,
+        message_labels=messages,
+        registrations=_registrations(current, waits, case, submitted),
+        summary=case_values.case_summary(case, data),
+        completed_forms=case_values.completed_forms(current, attachments=attachments),
         tasks=tasks,
         events=events,
         element_names=names,
@@ -87,6 +184,79 @@ def _render_instance(
         data_errors=data_errors or [],
         reset_targets=engine.reset_targets(db, current) if repairable else [],
     )
+
+
+def _attachment_links(instance: engine.ProcessInstance) -> dict[str, forms.AttachmentLink]:
+    return {
+        f"{forms.ATTACHMENT_PREFIX}{a.id}": forms.AttachmentLink(
+            url=url_for("instances.attachment", instance_id=instance.id, attachment_id=a.id),
+            filename=a.filename,
+        )
+        for a in engine.list_attachments(db_session(), instance.id)
+    }
+
+
+@bp.route("/<int:instance_id>/messages/<message>", methods=["POST"])
+def register_message(instance_id: int, message: str) -> Response | tuple[str, int]:
+    """Register a message from an outside party (a customer's reply, a supplier's question) on the case.
+
+    Offered for each message the case waits for, to admins and to members of
+    the lane or group of the waiting element. The payload comes from the
+    message's form in the process's ``case.json`` (else a JSON object); the
+    engine adds the correlation the case expects, delivers it and records it.
+    A payload the form refuses comes back with its messages beside the fields.
+
+    :raises NotFound: (404) no such instance in the user's organisation.
+    :raises Forbidden: (403) the user is not in the group that registers the message.
+    :raises Conflict: (409) the case does not (or no longer) wait for the message.
+    """
+    current = _instance(instance_id)
+    db = db_session()
+    engine.check_may_register(db, engine.awaited_message(db, current, message), current, g.user.username)
+    form = engine.message_form(db, current.definition, message)
+    if form is not None:
+        submission = forms.parse_submission(
+            form[0], form[1], request.form, {}, context={}, time_zone=time_zone()
+        )
+        errors = forms.validate_submission(form[0], submission.data, time_zone=time_zone())
+        if submission.errors or errors:
+            errors.update(submission.errors)
+            held = SubmittedMessage(message=message, values=submission.values, errors=errors)
+            return _render_instance(current, submitted=held), 422
+        payload = submission.data
+        values = submission.values
+        raw = "{}"
+    else:
+        raw = request.form.get("payload", "{}")
+        values = {}
+        try:
+            loaded = engine.load_json(raw or "{}")
+        except (json.JSONDecodeError, engine.DataError) as exc:
+            text = _("This is not valid JSON: %(error)s.", error=getattr(exc, "msg", str(exc)))
+            held = SubmittedMessage(message=message, values={}, errors={}, raw=raw, messages=[text])
+            return _render_instance(current, submitted=held), 422
+        if not isinstance(loaded, dict):
+            text = _("The message must be a JSON object of field names and values.")
+            held = SubmittedMessage(message=message, values={}, errors={}, raw=raw, messages=[text])
+            return _render_instance(current, submitted=held), 422
+        payload = loaded
+    g.rerender_form = lambda errors: _render_instance(
+        current,
+        submitted=SubmittedMessage(
+            message=message,
+            values=values,
+            errors=errors,
+            raw=raw,
+            messages=[f"{k}: {m}" for k, ms in errors.items() for m in ms] if form is None else [],
+        ),
+    )
+    engine.register_message(
+        db, instance_id, message, payload, user=g.user.username, organisation_id=g.organisation.id
+    )
+    label = _message_entry(engine.case_file(db, current.definition), message).get("label")
+    name = forms.localized(label, current_language()) or message
+    flash(_("“%(name)s” is registered on the case.", name=name), "success")
+    return redirect(url_for("instances.instance", instance_id=instance_id), code=303)
 
 
 @bp.route("/<int:instance_id>/diagram.bpmn")

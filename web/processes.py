@@ -14,7 +14,7 @@ import forms
 
 from .auth import require_login, require_role, roles
 from .db import db_session
-from .i18n import current_language
+from .i18n import current_language, time_zone
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
 bp.before_request(require_login)
@@ -52,7 +52,9 @@ def _render_start(
     title: str = "",
 ) -> str:
     schema, ui_schema = start_form
-    form = forms.build_form(schema, ui_schema, values=values, errors=errors, locale=current_language())
+    form = forms.build_form(
+        schema, ui_schema, values=values, errors=errors, locale=current_language(), time_zone=time_zone()
+    )
     return render_template(
         "processes/start.html",
         definition=definition,
@@ -97,12 +99,17 @@ def start(process_id: str) -> Response | tuple[str, int] | str:
             raise engine.FormValidationError({path: [_("Attach files in the case's first task.")]})
 
         submission = forms.parse_submission(
-            start_form[0], start_form[1], request.form, request.files, store_file=refuse_file
+            start_form[0],
+            start_form[1],
+            request.form,
+            request.files,
+            store_file=refuse_file,
+            time_zone=time_zone(),
         )
         if submission.action:
             return _render_start(definition, start_form, values=submission.values, title=title or "")
-        if submission.errors:
-            errors = forms.validate_submission(start_form[0], submission.data)
+        errors = forms.validate_submission(start_form[0], submission.data, time_zone=time_zone())
+        if submission.errors or errors:
             errors.update(submission.errors)
             return _render_start(
                 definition, start_form, values=submission.values, errors=errors, title=title or ""

@@ -19,9 +19,10 @@ from werkzeug.wrappers import Response
 import engine
 import forms
 
-from .auth import require_login, safe_next
+from . import case_values
+from .auth import require_login, roles, safe_next
 from .db import db_session
-from .i18n import current_language
+from .i18n import current_language, time_zone
 
 bp = Blueprint("tasks", __name__)
 bp.before_request(require_login)
@@ -32,15 +33,52 @@ PENDING_UPLOAD = "pending-upload"
 
 
 def process_names() -> dict[str, str]:
-    """Return the display name of every process the current organisation runs, by process id."""
+    """Return the name, in the user's language, of every process the organisation runs, by process id."""
     if "process_names" not in g:
-        g.process_names = {d.process_id: d.name or d.process_id for d in _definitions()}
+        g.process_names = {d.process_id: process_name(d) for d in _definitions()}
     names: dict[str, str] = g.process_names
     return names
 
 
+def process_name(definition: engine.ProcessDefinition) -> str:
+    """Return the process's name in the user's language (its names.json), else its BPMN name."""
+    default = definition.name or definition.process_id
+    return engine.translated(definition.translated_names, definition.process_id, current_language(), default)
+
+
+def task_name(task: engine.HumanTask) -> str:
+    """Return the task's name in the user's language, from the names of the version its process runs now.
+
+    The organisation's current version names the task (one list of definitions
+    per request, no query per task); a task it no longer has keeps its BPMN name.
+    """
+    if "definitions_by_process" not in g:
+        g.definitions_by_process = {d.process_id: d for d in _definitions()}
+    definition = g.definitions_by_process.get(task.process_id)
+    names = definition.translated_names if definition is not None else None
+    return engine.translated(names, task.bpmn_id, current_language(), task.name)
+
+
+def element_name(instance: engine.ProcessInstance, element: str, default: str) -> str:
+    """Return the name of a BPMN element of *instance*'s version in the user's language, else *default*."""
+    return engine.translated(instance.definition.translated_names, element, current_language(), default)
+
+
+def group_name(key: str | None) -> str:
+    """Return the display name of the organisation's group *key* in the user's language (a dash for none)."""
+    if not key:
+        return "\N{EN DASH}"
+    if "group_names" not in g:
+        g.group_names = engine.group_names(db_session(), g.organisation.id, current_language())
+    names: dict[str, str] = g.group_names
+    return names.get(key, key)
+
+
 def _definitions() -> list[engine.ProcessDefinition]:
-    return engine.visible_definitions(db_session(), g.organisation.id)
+    if "visible_definitions" not in g:
+        g.visible_definitions = engine.visible_definitions(db_session(), g.organisation.id)
+    found: list[engine.ProcessDefinition] = g.visible_definitions
+    return found
 
 
 def inbox_counts() -> engine.InboxCounts:
@@ -62,7 +100,15 @@ def is_overdue(task: engine.HumanTask, now: dt.datetime | None = None) -> bool:
 def _inbox_context() -> dict[str, Any]:
     if g.get("user") is None or g.get("organisation") is None:
         return {}
-    return {"inbox_counts": inbox_counts, "is_overdue": is_overdue, "process_names": process_names}
+    return {
+        "inbox_counts": inbox_counts,
+        "is_overdue": is_overdue,
+        "process_names": process_names,
+        "process_name": process_name,
+        "task_name": task_name,
+        "element_name": element_name,
+        "group_name": group_name,
+    }
 
 
 @bp.route("/")
@@ -108,6 +154,22 @@ def inbox() -> str:
     return render_template("tasks/inbox.html", **context)
 
 
+@bp.route("/inbox/counts")
+def counts() -> Response:
+    """Return the navigation's count of open tasks as an HTML fragment, for htmx to poll.
+
+    With ``tabs=1`` (the inbox page) the fragment also replaces the counts of
+    the inbox's views (out of band). A GET that changes nothing: no CSRF token.
+    Anonymous htmx requests get 401 (see :func:`web.auth.require_login`).
+    """
+    tabs = request.args.get("tabs") == "1"
+    response = current_app.make_response(
+        render_template("tasks/_inbox_counts.html", poll_tabs=tabs, oob=tabs)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _task_in_organisation(task_id: int) -> engine.HumanTask:
     return engine.get_task(db_session(), task_id, organisation_id=g.organisation.id)
 
@@ -141,19 +203,25 @@ def render_task(
 ) -> str:
     """Render a task page: its form (with *values* and *errors*), or what happened to it."""
     db = db_session()
+    attachments = _attachment_links(task.instance_id)
     schema = engine.task_form_schema(db, task)
     context_data = engine.instance_data(db, task.instance)
     form_html = None
     if schema is not None:
         if values is None:
+            # The task's own data: a branch's task (an answer to one supplier question) shows its branch.
+            own = engine.task_data(db, task)
             properties = schema.get("properties") or {}
-            values = {name: context_data[name] for name in properties if name in context_data}
+            values = {name: own[name] for name in properties if name in own}
         form = forms.build_form(
-            schema, engine.task_ui_schema(db, task), values=values, errors=errors, locale=current_language()
+            schema,
+            engine.task_ui_schema(db, task),
+            values=values,
+            errors=errors,
+            locale=current_language(),
+            time_zone=time_zone(),
         )
-        form_html = Markup(
-            forms.render_fields(form, gettext=_, attachments=_attachment_links(task.instance_id))
-        )
+        form_html = Markup(forms.render_fields(form, gettext=_, attachments=attachments))
     return render_template(
         "tasks/task.html",
         task=task,
@@ -161,7 +229,9 @@ def render_task(
         has_errors=bool(errors),
         refusal=_refusal(task),
         context_data=context_data,
-        attachments=_attachment_links(task.instance_id),
+        attachments=attachments,
+        completed_forms=case_values.completed_forms(task.instance, attachments=attachments),
+        is_admin="admin" in roles(),
     )
 
 
@@ -205,7 +275,7 @@ def complete(task_id: int) -> Response | tuple[str, int] | str:
     task = _task_in_organisation(task_id)
     schema = engine.task_form_schema(db, task)
     ui_schema = engine.task_ui_schema(db, task)
-    context = engine.instance_data(db, task.instance)
+    context = engine.task_data(db, task)
     g.conflict_task = task
     held: dict[str, Any] = {}
 
@@ -230,16 +300,26 @@ def complete(task_id: int) -> Response | tuple[str, int] | str:
         if schema is None:
             return forms.Submission(data={}, values={})
         return forms.parse_submission(
-            schema, ui_schema, request.form, request.files, store_file=store, context=context
+            schema,
+            ui_schema,
+            request.form,
+            request.files,
+            store_file=store,
+            context=context,
+            time_zone=time_zone(),
         )
 
     submission = parse(hold_file)
     g.submitted_values = submission.values
     if submission.action:
         return render_task(task, values=submission.values, errors=_choose_again({}, held))
-    if submission.errors:
+    errors: dict[str, list[str]] = {}
+    if schema is not None and task.state == "ready" and _refusal(task) is None:
+        # Validated here too (the engine validates again) so that dates count in the organisation's
+        # time zone; one who may not work on the task gets the engine's refusal, not messages.
+        errors = forms.validate_submission(schema, submission.data, time_zone=time_zone())
+    if submission.errors or errors:
         assert schema is not None
-        errors = forms.validate_submission(schema, submission.data)
         errors.update(submission.errors)
         return render_task(task, values=submission.values, errors=_choose_again(errors, held)), 422
     g.rerender_form = lambda errors: render_task(
@@ -249,7 +329,7 @@ def complete(task_id: int) -> Response | tuple[str, int] | str:
         # Files and completion in one savepoint: a refused completion leaves no file behind.
         stored = parse(store_file) if held else submission
         instance = engine.complete_task(db, task.id, user=g.user.username, data=stored.data)
-    flash(_("Task “%(name)s” completed.", name=task.name), "success")
+    flash(_("Task “%(name)s” completed.", name=task_name(task)), "success")
     next_task = next(iter(engine.list_tasks(db, instance_id=instance.id, user=g.user.username)), None)
     if next_task is not None:
         return redirect(url_for("tasks.task", task_id=next_task.id), code=303)

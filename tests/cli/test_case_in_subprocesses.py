@@ -95,7 +95,9 @@ def test_direct_procurement_to_its_archived_record_one_process_per_step(procflow
         "value_excl_vat": 30000,
         "contract_months": 0,
         "option_months": 0,
-        "same_kind_spend_12m": 0,
+        "utility_activity": False,
+        "same_kind_spend_outside": 0,
+        "requester": "fi-requester",
         "framework_agreement_exists": False,
         "participants": ["fi-requester", "fi-colleague"],
         "requester_email": "fi-requester@demo.example",
@@ -142,7 +144,11 @@ def test_direct_procurement_to_its_archived_record_one_process_per_step(procflow
     selection = {"winner_org_number": SUPPLIERS[1]["org_number"], "justification": "Best score."}
     _complete(procflow, instance_id, "select_supplier", "fi-buyer", selection)
     after = _complete(
-        procflow, instance_id, "approve", "fi-area-head", {"approved": True, "approval_comment": ""}
+        procflow,
+        instance_id,
+        "approve",
+        "fi-area-head",
+        {"approved": True, "approval_comment": "", "approver_has_conflict": False},
     )
     assert _open(after) == ["place_order"], "no quality review for services in Finland"
     order = {

@@ -183,3 +183,15 @@ def test_failed_deploy_keeps_what_was_stored(
 def test_unknown_process_is_not_found(session_factory: so.sessionmaker[so.Session], orgs: None) -> None:
     with pytest.raises(engine.NotFoundError, match="No process 'nope'"), session_factory.begin() as s:
         engine.start_instance(s, "nope", organisation="north", user="north-req")
+
+
+def test_element_names_cover_every_named_element_of_the_version(
+    session_factory: so.sessionmaker[so.Session], orgs: None
+) -> None:
+    with session_factory.begin() as s:
+        engine.deploy_path(s, APPROVAL)
+        instance = engine.start_instance(s, "approval", organisation="north", user="north-req")
+        names = engine.element_names(s, instance.definition)
+    assert names["start"] == "Need arises"
+    assert names["request"] == "Describe the purchase"
+    assert names["compute"] == "Compute VAT"  # a script task: no human task row carries its name

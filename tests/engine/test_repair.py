@@ -284,6 +284,7 @@ def _request_quotes(run: Any) -> None:
         data={
             "suppliers": [SUPPLIER],
             "request_text": "Please quote.",
+            "fewer_quotes_justification": "Only one supplier makes these chairs.",
             "quotes_requested_on": dt.date.today().isoformat(),
             "quote_deadline": (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).isoformat(timespec="seconds"),
         },
@@ -299,7 +300,9 @@ def _waiting_for_quotes(driver: EngineDriver) -> Any:
         "value_excl_vat": 50000,
         "contract_months": 0,
         "option_months": 0,
-        "same_kind_spend_12m": 0,
+        "utility_activity": False,
+        "same_kind_spend_outside": 0,
+        "requester": "se-requester",
         "framework_agreement_exists": False,
         "participants": ["se-requester"],
         "requester_email": "se-requester@demo.example",

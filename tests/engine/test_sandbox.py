@@ -384,3 +384,85 @@ def test_internal_import_hook_refuses_other_modules(env: SandboxedEnvironment, n
     for candidate in filter(None, (hook, _internal_import)):
         with pytest.raises(SandboxViolation, match=f"import of {name!r} is not allowed"):
             candidate(name)
+
+
+# -- working days -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "jurisdiction", "expected"),
+    [
+        # A Friday: the weekend is skipped.
+        ("2025-03-07", 1, "FI", date(2025, 3, 10)),
+        # Maundy Thursday 2025: Good Friday and Easter Monday are holidays in both countries.
+        ("2025-04-17", 1, "SE", date(2025, 4, 22)),
+        ("2025-04-17", 1, "FI", date(2025, 4, 22)),
+        # Finland's Independence Day (Saturday 6 Dec 2025 is a weekend anyway) and Christmas:
+        # 24, 25 and 26 December are not worked in Finland.
+        ("2025-12-23", 1, "FI", date(2025, 12, 29)),
+        # Sweden's National Day, Friday 6 June 2025, is a holiday; not in Finland.
+        ("2025-06-05", 1, "SE", date(2025, 6, 9)),
+        ("2025-06-05", 1, "FI", date(2025, 6, 6)),
+        # Midsummer eve (Friday 20 June 2025) is not worked in either country.
+        ("2025-06-19", 1, "SE", date(2025, 6, 23)),
+        ("2025-06-19", 1, "FI", date(2025, 6, 23)),
+        # New Year's eve counts as a holiday for Swedish time limits, not for Finnish ones.
+        ("2025-12-30", 1, "SE", date(2026, 1, 2)),
+        ("2025-12-30", 1, "FI", date(2025, 12, 31)),
+        # Epiphany (Tuesday 6 January 2026) in both.
+        ("2026-01-05", 1, "SE", date(2026, 1, 7)),
+        # Received on a Saturday: the first working day is Monday.
+        ("2025-03-08", 1, "SE", date(2025, 3, 10)),
+        ("2025-03-08", 0, "SE", date(2025, 3, 8)),
+        # Dates and datetimes as well as ISO text.
+        (date(2025, 3, 3), 2, "FI", date(2025, 3, 5)),
+        (datetime(2025, 3, 3, 16, 30), 5, "se", date(2025, 3, 10)),
+    ],
+)
+def test_add_working_days_skips_weekends_and_public_holidays(
+    env: SandboxedEnvironment, start: Any, days: int, jurisdiction: str, expected: date
+) -> None:
+    result = env.evaluate(
+        "add_working_days(start, days, jurisdiction)",
+        {"start": start, "days": days, "jurisdiction": jurisdiction},
+    )
+    assert result == expected
+
+
+def test_is_working_day(env: SandboxedEnvironment) -> None:
+    assert env.evaluate("is_working_day('2025-12-06', 'FI')", {}) is False
+    assert env.evaluate("is_working_day('2025-12-05', 'FI')", {}) is True
+    assert env.evaluate("is_working_day(date(2025, 6, 6), 'SE')", {}) is False
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("add_working_days('2025-03-03', 2, 'XX')", "no public-holiday calendar for jurisdiction 'XX'"),
+        ("add_working_days('2025-03-03', 2, None)", "no public-holiday calendar for jurisdiction None"),
+        ("add_working_days('3 March', 2, 'FI')", "the start must be a date or an ISO date text"),
+        ("add_working_days('2025-03-03', -1, 'FI')", "whole number 0-1000"),
+        ("add_working_days('2025-03-03', 10**9, 'FI')", "whole number 0-1000"),
+        ("add_working_days('2025-03-03', 2.5, 'FI')", "whole number 0-1000"),
+        ("add_working_days('2025-03-03', True, 'FI')", "whole number 0-1000"),
+    ],
+)
+def test_add_working_days_bad_input_is_a_clear_script_error(
+    env: SandboxedEnvironment, expression: str, message: str
+) -> None:
+    with pytest.raises(ScriptError, match="WorkingDaysError") as caught:
+        env.evaluate(expression, {})
+    assert message in str(caught.value)
+
+
+def test_working_day_helpers_expose_nothing_else(env: SandboxedEnvironment) -> None:
+    for attribute in ("__globals__", "__module__", "__wrapped__"):
+        with pytest.raises(SandboxViolation):
+            env.evaluate(f"getattr(add_working_days, '{attribute}')", {})
+    with pytest.raises(SandboxViolation):
+        env.evaluate("add_working_days.__globals__", {})
+
+
+def test_a_script_computes_a_due_date_in_working_days(env: SandboxedEnvironment) -> None:
+    result = run(env, "due = add_working_days(received, 2, 'SE')", received="2025-06-05")
+    assert result == {"received": "2025-06-05", "due": date(2025, 6, 10)}

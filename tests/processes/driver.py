@@ -39,7 +39,15 @@ from SpiffWorkflow.util.task import TaskState
 import engine
 from engine._sandbox import SandboxedScriptEngine
 from engine._specs import ParsedBundle, find_form, parse_bundle, read_bundle
-from engine._workflow import SCRIPT_TIME_LIMIT, InstanceOperation, current_parameters, event_definitions
+from engine._workflow import (
+    SCRIPT_TIME_LIMIT,
+    InstanceOperation,
+    current_parameters,
+    event_definitions,
+    json_safe,
+)
+from engine.connectors import ConnectorContext
+from engine.form_choices import fill_choice_lists, has_choice_lists, open_goal_tasks
 from forms import validate_submission
 
 PROCESSES = Path(__file__).resolve().parent.parent.parent / "processes"
@@ -221,13 +229,26 @@ def json_data(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class _RecordingScriptEngine(SandboxedScriptEngine):
-    def __init__(self, driver: MemoryDriver, parameters: dict[str, Any]) -> None:
+    def __init__(self, driver: MemoryDriver, parameters: dict[str, Any], organisation_id: int) -> None:
         super().__init__(time_limit=SCRIPT_TIME_LIMIT, extra_globals={"parameters": parameters})
         self._driver = driver
+        self._organisation_id = organisation_id
 
     def call_service(self, task: Task, **kwargs: Any) -> str:
         name = kwargs["operation_name"]
         params = {key: spec["value"] for key, spec in kwargs.get("operation_params", {}).items()}
+        if name != "email.send":
+            # Connectors that read the database (the reporting projection) run for real, on the
+            # organisation's rows; an in-memory instance has no row of its own (id 0).
+            with self._driver.session_factory() as s:
+                context = ConnectorContext(
+                    session=s,
+                    organisation_id=self._organisation_id,
+                    instance_id=0,
+                    element=task.task_spec.bpmn_id,
+                    actor=None,
+                )
+                return json.dumps(json_safe(engine.CONNECTORS.get(name)(context, **params)))
         if name != "email.send" or "@" not in str(params.get("to", "")):
             raise ScenarioError(f"{task.task_spec.bpmn_id}: unexpected service call {name} {params}")
         self._driver.emails.append({"element": task.task_spec.bpmn_id, **params})
@@ -240,12 +261,13 @@ class MemoryRun(Run):
         self.process_id = process_id
         self.org = org
         self.bundle = driver.bundle(process_id)
+        organisation_id = driver.organisation_id(org)
         with driver.session_factory() as s:
-            parameters = current_parameters(s, driver.organisation_id(org))
+            parameters = current_parameters(s, organisation_id)
         self.workflow = BpmnWorkflow(
             self.bundle.specs[process_id],
             self.bundle.subprocess_specs[process_id],
-            script_engine=_RecordingScriptEngine(driver, parameters),
+            script_engine=_RecordingScriptEngine(driver, parameters, organisation_id),
         )
 
     def advance(self) -> None:
@@ -287,7 +309,16 @@ class MemoryRun(Run):
         if form_name:
             form_file = find_form(self.driver.files[self.process_id], form_name)
             assert form_file is not None
-            errors = validate_submission(json.loads(form_file.content), data)
+            schema = json.loads(form_file.content)
+            if has_choice_lists(schema):
+                # As the engine does: choices from the task data, or the running goal reviews.
+                goal_reviews = [
+                    r.data for r in self.driver.runs if r.process_id == "goal_review" and r.org == self.org
+                ]
+                schema = fill_choice_lists(
+                    schema, ready[0].data, {"open_goal_tasks": lambda: open_goal_tasks(goal_reviews)}
+                )
+            errors = validate_submission(schema, data)
             if errors:
                 raise engine.FormValidationError(errors)
         task = ready[0]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from tests.processes.driver import Clock, Driver, Run
+from tests.processes.driver import Clock, Driver, EngineRun, Run
 
 ORG = "yhteishankinnat"
 CUSTOMER = "hankinnat@esimerkkila.demo.example"
@@ -53,6 +54,15 @@ def _close(run: Run, **data: Any) -> None:
     assert run.status == "completed"
 
 
+def _due(run: Run, bpmn_id: str) -> dt.datetime | None:
+    """The due date of the open task *bpmn_id* as the inbox shows it (None in memory, where no inbox is)."""
+    if not isinstance(run, EngineRun):
+        return None
+    (row,) = run.task_rows(bpmn_id)
+    assert row.due_at is not None, f"{bpmn_id} has no due date"
+    return row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=dt.UTC)
+
+
 def _mails_to(driver: Driver, to: str) -> list[str]:
     return [e["subject"] for e in driver.emails if e["to"] == to]
 
@@ -62,12 +72,13 @@ def test_advice_with_legal_review_escalates_when_overdue(driver: Driver, clock: 
     assert _mails_to(driver, CUSTOMER) == ["We have received your contact C-2025-001"]
     assert run.data["description"].startswith("May we add")
     _triage(run, "advice")
-    # Two working days from Monday 3 March: due at the end of Wednesday.
+    # Two working days from Monday 3 March: due at the end of Wednesday, Helsinki time.
     assert (run.data["route"], run.data["sla_days"], run.data["sla_due"]) == (
         "advice",
         2,
-        "2025-03-06T00:00:00+00:00",
+        "2025-03-06T00:00:00+02:00",
     )
+    assert _due(run, "give_advice") in (None, dt.datetime(2025, 3, 5, 22, 0, tzinfo=dt.UTC))
     assert run.open_tasks() == ["give_advice"]
     clock.advance(days=2, hours=12)
     driver.fire_due_timers()
@@ -91,7 +102,7 @@ def test_advice_with_legal_review_escalates_when_overdue(driver: Driver, clock: 
 def test_document_comments_wait_for_the_customer_who_reopens(driver: Driver, clock: Clock) -> None:
     run = _contact(driver, "C-2025-002")
     _triage(run, "document_comments")
-    assert run.data["sla_due"] == "2025-03-11T00:00:00+00:00", "five working days skip the weekend"
+    assert run.data["sla_due"] == "2025-03-11T00:00:00+02:00", "five working days skip the weekend"
     clock.advance(days=8)
     driver.fire_due_timers()
     run.complete("follow_up_overdue", user="cpb-team-lead", data={"action": "Reassigned."})
@@ -133,7 +144,7 @@ def test_waiting_for_the_customer_auto_closes(driver: Driver, clock: Clock) -> N
     )
     _reply(run, waiting=True)
     # Ten working days from Monday 3 March end on Monday 17 March.
-    assert run.data["auto_close_at"] == "2025-03-18T00:00:00+00:00"
+    assert run.data["auto_close_at"] == "2025-03-18T00:00:00+02:00"
     clock.advance(days=14)
     driver.fire_due_timers()
     assert run.open_tasks() == ["await_customer"], "still waiting on the tenth working day"
@@ -204,3 +215,83 @@ def test_contact_taken_by_phone_is_registered_by_hand(driver: Driver) -> None:
     assert run.open_tasks() == ["triage"]
     assert run.data["contact_ref"].startswith("TEL-") and run.data["channel"] == "phone"
     assert _mails_to(driver, CUSTOMER) == [f"We have received your contact {run.data['contact_ref']}"]
+
+
+def test_service_levels_skip_public_holidays_and_count_from_receipt(driver: Driver, clock: Clock) -> None:
+    # Received on Maundy Thursday, 17 April 2025; Good Friday and Easter Monday are not worked in Finland.
+    clock.advance(days=45)
+    run = _contact(driver, "C-2025-010")
+    assert run.data["received_on"] == "2025-04-17"
+    assert run.data["triage_due"] == "2025-04-23T00:00:00+03:00", "triage: one working day, Tuesday 22 April"
+    assert _due(run, "triage") in (None, dt.datetime(2025, 4, 22, 21, 0, tzinfo=dt.UTC))
+    # Triaged only after Easter: the service level still counts from the day of receipt.
+    clock.advance(days=5)
+    _triage(run, "advice")
+    assert run.data["sla_due"] == "2025-04-24T00:00:00+03:00", "two working days: Tuesday and Wednesday"
+    assert _due(run, "give_advice") in (None, dt.datetime(2025, 4, 23, 21, 0, tzinfo=dt.UTC))
+    clock.advance(days=1)  # Wednesday 23 April, 08:00 UTC
+    driver.fire_due_timers()
+    assert run.open_tasks() == ["give_advice"]
+    clock.advance(days=1)
+    driver.fire_due_timers()
+    assert run.open_tasks() == ["follow_up_overdue", "give_advice"]
+
+
+def test_other_questions_and_legal_review_have_service_levels(driver: Driver, clock: Clock) -> None:
+    other = _contact(driver, "C-2025-011")
+    _triage(other, "other")
+    # Five working days from Monday 3 March.
+    assert other.data["sla_due"] == "2025-03-11T00:00:00+02:00"
+    assert _due(other, "handle_other") in (None, dt.datetime(2025, 3, 10, 22, 0, tzinfo=dt.UTC))
+    advised = _contact(driver, "C-2025-012")
+    _triage(advised, "advice")
+    advised.complete(
+        "give_advice",
+        user="cpb-support",
+        data={"advice": "The DPS allows it within its criteria.", "needs_legal_review": True},
+    )
+    # Advice with a lawyer's review: five working days in all from receipt.
+    assert advised.data["legal_review_due"] == "2025-03-11T00:00:00+02:00"
+    assert _due(advised, "legal_review") in (None, dt.datetime(2025, 3, 10, 22, 0, tzinfo=dt.UTC))
+    clock.advance(days=7)  # Monday 10 March, 08:00 UTC: both still in time
+    driver.fire_due_timers()
+    assert other.open_tasks() == ["handle_other"] and advised.open_tasks() == ["legal_review"]
+    clock.advance(days=1)
+    driver.fire_due_timers()
+    assert other.open_tasks() == ["follow_up_overdue", "handle_other"]
+    assert advised.open_tasks() == ["follow_up_overdue", "legal_review"]
+    advised.complete("legal_review", user="cpb-lawyer", data={"legal_comment": "Agreed, with a caveat."})
+    assert _due(advised, "reply_to_customer") in (None, dt.datetime(2025, 3, 10, 22, 0, tzinfo=dt.UTC))
+    other.complete(
+        "handle_other", user="cpb-category-manager", data={"resolution": "Forwarded to the DPS team."}
+    )
+    assert _due(other, "reply_to_customer") in (None, dt.datetime(2025, 3, 10, 22, 0, tzinfo=dt.UTC))
+
+
+def test_a_reopened_case_starts_its_round_afresh(driver: Driver, clock: Clock) -> None:
+    run = _contact(driver, "C-2025-013")
+    _triage(run, "advice")
+    run.complete(
+        "give_advice", user="cpb-support", data={"advice": "Use lot 2.", "needs_legal_review": False}
+    )
+    _reply(run, waiting=True)
+    clock.advance(days=4)  # Friday 7 March
+    driver.send_message("customer_reply", {"contact_ref": "C-2025-013", "message": "And lot 3?"}, org=ORG)
+    assert run.open_tasks() == ["triage"]
+    data = run.data
+    # The second reply form must not arrive with the first round's answer ticked or filled in.
+    assert [data[k] for k in ("waiting_for_customer", "reply_text", "advice", "needs_legal_review")] == [
+        None,
+        None,
+        None,
+        None,
+    ]
+    assert data["received_on"] == "2025-03-07"
+    _triage(run, "advice")
+    # Two working days from the reply on Friday: Monday and Tuesday.
+    assert run.data["sla_due"] == "2025-03-12T00:00:00+02:00"
+    run.complete(
+        "give_advice", user="cpb-support", data={"advice": "Lot 3 too.", "needs_legal_review": False}
+    )
+    _reply(run, waiting=False)
+    _close(run, satisfaction_rating=5)

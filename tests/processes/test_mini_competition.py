@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import engine
-from tests.processes.driver import Clock, Driver, Run, ScenarioError
+from tests.processes.driver import Clock, Driver, EngineRun, MemoryRun, Run, ScenarioError
 
 CPB = "yhteishankinnat"
 CUSTOMER = "hankinnat@esimerkkila.demo.example"
@@ -16,6 +16,16 @@ SCORES_1 = {"sustainability": 2, "innovation": 1, "cost_savings": 2, "quality": 
 SCORES_2 = {"sustainability": 2, "innovation": 2, "cost_savings": 0, "quality": 1, "competence": 1}
 SE_AGREEMENT = {"agreement": "Städtjänster ramavtal 2024", "lot": "Område 1 Exempelby", "region": "Exempelby"}
 FI_AGREEMENT = {"agreement": "Siivouspalvelut DPS", "lot": "Osa-alue 2 Uusimaa", "region": "Uusimaa"}
+
+
+def _form_data(run: Run, bpmn_id: str) -> list[dict[str, Any]]:
+    """The data each open *bpmn_id* task holds itself: what its form starts from."""
+    if isinstance(run, MemoryRun):
+        return [dict(t.data) for t in run._ready(bpmn_id)]
+    assert isinstance(run, EngineRun)
+    with run.driver.session_factory() as s:
+        rows = [t for t in engine.list_tasks(s, instance_id=run.instance_id) if t.bpmn_id == bpmn_id]
+        return [engine.task_data(s, t) for t in rows]
 
 
 def _days(n: int) -> str:
@@ -29,9 +39,7 @@ def _define(run: Run, user: str, **changes: Any) -> None:
         data={
             "call_off_ref": "MC-2025-001",
             "subject": "Office cleaning",
-            "agreement_type": "framework",
             "estimated_value": 900000,
-            "direct_order_limit": 500000,
             "contract_months": 24,
             "requester_email": f"{user}@demo.example",
             **SE_AGREEMENT,
@@ -69,10 +77,13 @@ def _declare_none(run: Run, task: str, *users: str) -> None:
 
 
 def _confirm(run: Run, user: str) -> None:
-    run.complete(
-        "confirm_invitees", user=user, data={"invitees": run.data["invitees"], "all_capable_invited": True}
+    choices = run.data["invitee_choices"]
+    assert all(c["invite"] for c in choices), (
+        "every capable supplier is invited unless left out with a reason"
     )
+    run.complete("confirm_invitees", user=user, data={"invitee_choices": choices})
     assert run.open_tasks() == [] and run.status == "waiting"
+    assert run.data["invitees"] == run.data["capable_suppliers"] and run.data["not_invited"] == []
 
 
 def _tender(supplier: dict[str, str], price: float, valid: bool = True) -> dict[str, Any]:
@@ -99,7 +110,14 @@ def _open(driver: Driver, clock: Clock, run: Run, user: str, tenders: list[dict[
     )
 
 
-def _award(run: Run, evaluator: str, decision_maker: str, scores: dict[str, float], winner: str) -> None:
+def _award(
+    run: Run,
+    evaluator: str,
+    decision_maker: str,
+    scores: dict[str, float],
+    winner: str,
+    channel: str = "electronic",
+) -> None:
     run.complete(
         "evaluate_tenders",
         user=evaluator,
@@ -108,7 +126,11 @@ def _award(run: Run, evaluator: str, decision_maker: str, scores: dict[str, floa
     run.complete(
         "award_decision",
         user=decision_maker,
-        data={"winner_org_number": winner, "award_reasoning": "Best weighted score on price and quality."},
+        data={
+            "winner_org_number": winner,
+            "award_reasoning": "Best weighted score on price and quality.",
+            "award_notice_channel": channel,
+        },
     )
 
 
@@ -177,9 +199,7 @@ def test_joint_dps_call_off_requested_by_customer_contact(driver: Driver, clock:
         agreement="Cleaning services DPS",
         lot="Lot 2 Uusimaa",
         region="Uusimaa",
-        agreement_type="dps",
         estimated_value=250000,
-        direct_order_limit=0,
         requester_email=CUSTOMER,
     )
     data = run.data
@@ -211,7 +231,8 @@ def test_joint_dps_call_off_requested_by_customer_contact(driver: Driver, clock:
     # A DPS tender period is at least ten days: the deadline given (five days) is moved.
     assert (data["tender_period_min_days"], data["tender_deadline_extended"]) == (10, True)
     assert data["tender_deadline"] == "2025-03-13"
-    assert data["tender_closes_at"] == "2025-03-14T00:00:00+00:00"
+    # The end of the deadline day in Helsinki (EET in March), not in UTC.
+    assert data["tender_closes_at"] == "2025-03-13T23:59:59+02:00"
     assert run.open_tasks() == ["review_documents"]
     run.complete(
         "review_documents",
@@ -229,7 +250,7 @@ def test_joint_dps_call_off_requested_by_customer_contact(driver: Driver, clock:
             "review_comments": "Fine.",
         },
     )
-    assert [s["name"] for s in run.data["invitees"]] == [
+    assert [s["name"] for s in run.data["capable_suppliers"]] == [
         "Puhdas Oy",
         "Kiilto Siivous Oy",
         "Siisti Koti ja Toimisto Oy",
@@ -261,11 +282,19 @@ def test_joint_dps_call_off_requested_by_customer_contact(driver: Driver, clock:
     question = {"call_off_ref": "MC-2025-010", "email": invitees[0]["email"], "question": "Windows included?"}
     driver.send_message("supplier_question", question, org=CPB)
     assert run.open_tasks() == ["answer_question"]
+    (asked,) = _form_data(run, "answer_question")
+    assert asked["question"]["question"] == "Windows included?", "the answer form shows the question"
     with pytest.raises((ScenarioError, engine.NotFoundError)):
         driver.send_message("supplier_question", {**question, "call_off_ref": "MC-OTHER"}, org=CPB)
     run.complete("answer_question", user="cpb-category-manager", data={"answer": "Yes, twice a year."})
     assert _subjects(driver, "Questions and answers: Office cleaning") == sorted(s["email"] for s in invitees)
     assert run.open_tasks() == []
+    driver.send_message("supplier_question", {**question, "question": "Weekends too?"}, org=CPB)
+    assert run.open_tasks() == ["answer_question"], "a second question gets its own answer"
+    (asked,) = _form_data(run, "answer_question")
+    assert asked["question"]["question"] == "Weekends too?"
+    assert "answer" not in asked, "the second answer form does not arrive with the first answer"
+    run.complete("answer_question", user="cpb-category-manager", data={"answer": "No."})
 
     clock.advance(days=4)
     driver.send_message("supplier_question", {**question, "question": "Parking?"}, org=CPB)
@@ -321,9 +350,11 @@ def test_joint_dps_call_off_requested_by_customer_contact(driver: Driver, clock:
 def test_framework_direct_order_by_ranking(driver: Driver, clock: Clock) -> None:
     run = driver.start("mini_competition", org="exempelby", user="se-requester")
     assert run.open_tasks() == ["define_call_off"]
-    _define(run, "se-requester", estimated_value=150000)
+    # A limit typed into the form counts for nothing: the agreement's call-off terms set it.
+    _define(run, "se-requester", estimated_value=150000, direct_order_limit=1)
     data = run.data
     assert (data["origin"], data["contact_ref"], data["call_off_method"]) == ("manual", None, "direct_order")
+    assert (data["agreement_type"], data["direct_order_limit"]) == ("framework", 500000)
     assert run.open_tasks() == ["place_direct_order"]
     run.complete(
         "place_direct_order",
@@ -406,7 +437,7 @@ def test_re_run_after_no_valid_tender_then_award_without_standstill(driver: Driv
 
 def _fi_dps(driver: Driver, clock: Clock) -> Run:
     run = driver.start("mini_competition", org="esimerkkila", user="fi-requester")
-    _define(run, "fi-requester", agreement_type="dps", direct_order_limit=0, **FI_AGREEMENT)
+    _define(run, "fi-requester", **FI_AGREEMENT)
     _invite(run, "fi-requester", ["fi-buyer"])
     _declare_none(run, "declare_conflict", "fi-buyer")
     _confirm(run, "fi-buyer")
@@ -418,6 +449,7 @@ def test_a_re_run_is_bounded_by_the_round_limit(driver: Driver, clock: Clock) ->
     for round_ in (1, 2):
         _open(driver, clock, run, "fi-buyer", [])
         assert run.data["tender_round"] == round_
+        assert "next_step" not in run.data, "the decision form does not arrive with last round's choice"
         run.complete(
             "no_valid_tenders", user="fi-requester", data={"next_step": "rerun", "next_step_reason": "Again"}
         )
@@ -460,3 +492,152 @@ def test_review_request_upheld_cancels_the_award(driver: Driver, clock: Clock) -
     clock.advance(days=15)
     driver.fire_due_timers()
     assert run.open_tasks() == [] and run.status == "completed"
+
+
+def test_a_limit_typed_into_the_form_does_not_allow_a_direct_order(driver: Driver, clock: Clock) -> None:
+    run = driver.start("mini_competition", org="exempelby", user="se-requester")
+    _define(run, "se-requester", estimated_value=600000, direct_order_limit=10**9, agreement_type="framework")
+    data = run.data
+    assert (data["direct_order_limit"], data["call_off_method"]) == (500000, "mini_competition")
+    assert run.open_tasks() == ["prepare_invitation"]
+
+
+def test_an_agreement_without_call_off_terms_stops_the_case(driver: Driver, clock: Clock) -> None:
+    run = driver.start("mini_competition", org="exempelby", user="se-requester")
+    with pytest.raises(Exception, match="Okänt ramavtal has no call-off terms in the parameter"):
+        _define(run, "se-requester", agreement="Okänt ramavtal")
+    assert run.open_tasks() == []
+
+
+def test_a_capable_supplier_is_left_out_only_with_a_reason(driver: Driver, clock: Clock) -> None:
+    run = driver.start("mini_competition", org="exempelby", user="se-requester")
+    _define(run, "se-requester")
+    _invite(run, "se-requester", ["se-buyer"])
+    _declare_none(run, "declare_conflict", "se-buyer")
+    choices = run.data["invitee_choices"]
+    assert [(c["name"], c["invite"]) for c in choices] == [
+        ("Rena Lokaler AB", True),
+        ("Städkompaniet AB", True),
+        ("Glans Service AB", True),
+    ]
+    dropped = [dict(c, invite=index != 1) for index, c in enumerate(choices)]
+    with pytest.raises(engine.FormValidationError) as refused:
+        run.complete("confirm_invitees", user="se-buyer", data={"invitee_choices": dropped})
+    assert refused.value.errors == {"invitee_choices/1/reason_not_invited": ["This field is required."]}
+    nobody = [dict(c, invite=False, reason_not_invited="Cannot perform in this region.") for c in choices]
+    with pytest.raises(engine.FormValidationError) as refused:
+        run.complete("confirm_invitees", user="se-buyer", data={"invitee_choices": nobody})
+    assert refused.value.errors == {"invitee_choices": ["None of the rows is chosen."]}
+    assert run.open_tasks() == ["confirm_invitees"]
+
+    reason = "Its framework agreement is suspended since 1 March 2025."
+    dropped[1]["reason_not_invited"] = reason
+    # A row the submission lost (the last one here) is no reason to leave a supplier out: it is invited.
+    run.complete("confirm_invitees", user="se-buyer", data={"invitee_choices": dropped[:2]})
+    data = run.data
+    assert [s["name"] for s in data["invitees"]] == ["Rena Lokaler AB", "Glans Service AB"]
+    assert data["not_invited"] == [
+        {
+            "name": "Städkompaniet AB",
+            "org_number": "556100-0002",
+            "email": "offert@stadkompaniet.example",
+            "reason": reason,
+        }
+    ]
+    assert _subjects(driver, "Invitation to tender") == [
+        "anbud@glansservice.example",
+        "anbud@renalokaler.example",
+    ]
+
+
+def test_criteria_weights_must_add_up_to_100(driver: Driver, clock: Clock) -> None:
+    run = driver.start("mini_competition", org="exempelby", user="se-requester")
+    _define(run, "se-requester")
+    too_much = [{"criterion": "Price", "weight": 60}, {"criterion": "Quality", "weight": 60}]
+    with pytest.raises(engine.FormValidationError) as refused:
+        _invite(run, "se-requester", ["se-buyer"], criteria=too_much)
+    assert refused.value.errors == {"criteria": ["The rows must add up to 100; they add up to 120."]}
+    assert run.open_tasks() == ["prepare_invitation"]
+    _invite(
+        run,
+        "se-requester",
+        ["se-buyer"],
+        criteria=[{"criterion": "Price", "weight": 70.5}, {"criterion": "Quality", "weight": 29.5}],
+    )
+    assert run.open_tasks() == ["declare_conflict"]
+
+
+def test_a_voluntary_standstill_is_15_days_when_the_decision_is_not_sent_electronically(
+    driver: Driver, clock: Clock
+) -> None:
+    run = _se_competition(driver, clock, voluntary_standstill=True)
+    suppliers = run.data["invitees"]
+    _open(driver, clock, run, "se-buyer", [_tender(s, 800000 + i) for i, s in enumerate(suppliers)])
+    _award(run, "se-buyer", "se-unit-head", {"556100-0001": 70, "556100-0002": 75}, "556100-0002", "other")
+    data = run.data
+    assert (data["award_notice_channel"], data["standstill_days"]) == ("other", 15)
+    assert data["standstill_basis"] == "Voluntary standstill"
+    # The last standstill day ends at midnight in Stockholm, summer time by then.
+    assert data["standstill_ends_at"] == f"{data['standstill_ends_on']}T23:59:59+02:00"
+    clock.advance(days=15)
+    driver.fire_due_timers()
+    assert run.open_tasks() == [], "the last standstill day is not over"
+    clock.advance(days=1)
+    driver.fire_due_timers()
+    _contract_and_impact(run, "se-requester")
+
+
+def test_a_finnish_dps_award_sent_by_letter_waits_for_its_deemed_receipt(
+    driver: Driver, clock: Clock
+) -> None:
+    run = _fi_dps(driver, clock)
+    suppliers = run.data["invitees"]
+    _open(driver, clock, run, "fi-buyer", [_tender(s, 100000 + i) for i, s in enumerate(suppliers)])
+    _award(run, "fi-buyer", "fi-unit-head", {"1234567-1": 90, "1234567-2": 70}, "1234567-1", "other")
+    data = run.data
+    assert (data["standstill_days"], data["standstill_basis"]) == (21, "Hankintalaki 129 §")
+    clock.advance(days=21)
+    driver.fire_due_timers()
+    assert run.open_tasks() == []
+    clock.advance(days=1)
+    driver.fire_due_timers()
+    assert run.open_tasks() == ["sign_contract"]
+
+
+def test_the_tender_deadline_is_the_end_of_the_day_in_the_organisations_time_zone(
+    driver: Driver, clock: Clock
+) -> None:
+    run = _se_competition(driver, clock)
+    deadline = dt.date.fromisoformat(_days(14))
+    assert run.data["time_zone"] == "Europe/Stockholm"
+    assert run.data["tender_closes_at"] == f"{deadline.isoformat()}T23:59:59+01:00"
+    # 22:30 UTC on the deadline day is 23:30 in Stockholm: tenders still arrive.
+    at = dt.datetime.combine(deadline, dt.time(22, 30), dt.UTC)
+    clock.advance(seconds=(at - dt.datetime.now(dt.UTC)).total_seconds())
+    driver.fire_due_timers()
+    assert run.open_tasks() == []
+    # 23:01 UTC, still the deadline day in UTC, is past midnight in Stockholm: the tender period is over.
+    clock.advance(minutes=31)
+    driver.fire_due_timers()
+    assert run.open_tasks() == ["open_tenders"]
+
+
+def test_a_deadline_after_the_change_to_summer_time_closes_at_summer_time(
+    driver: Driver, clock: Clock
+) -> None:
+    run = driver.start("mini_competition", org="exempelby", user="se-requester")
+    _define(run, "se-requester")
+    _invite(run, "se-requester", ["se-buyer"], question_deadline="2025-03-25", tender_deadline="2025-04-01")
+    assert run.data["tender_closes_at"] == "2025-04-01T23:59:59+02:00"
+
+
+def test_a_tender_deadline_in_the_past_is_refused(driver: Driver, clock: Clock) -> None:
+    run = driver.start("mini_competition", org="exempelby", user="se-requester")
+    _define(run, "se-requester")
+    with pytest.raises(engine.FormValidationError) as refused:
+        _invite(run, "se-requester", ["se-buyer"], question_deadline=_days(-2), tender_deadline=_days(-1))
+    assert refused.value.errors == {
+        "question_deadline": ["Must not be in the past."],
+        "tender_deadline": ["Must not be in the past."],
+    }
+    assert run.open_tasks() == ["prepare_invitation"]

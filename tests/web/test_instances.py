@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import io
 import json
 import re
@@ -12,7 +14,7 @@ from flask import Flask
 
 import engine
 from tests.conftest import FIXTURES
-from tests.web.conftest import LoginAs, complete, open_task
+from tests.web.conftest import LoginAs, WebClient, complete, open_task
 
 REQUEST = {"subject": "Laptops", "category": "goods", "estimated_value": "1000", "needed_by": "2027-03-31"}
 
@@ -354,3 +356,183 @@ def test_repair_forms_only_for_admins_on_open_cases(
     page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
     assert "Administration" in page and f"/instances/{instance_id}/data" not in page and "/reset" not in page
     assert client.post(f"/instances/{instance_id}/data", data={"data": '{"parts": 4}'}).status_code == 409
+
+
+# -- what the case waits for, its summary, its forms so far, messages registered by hand -----------
+
+CASE_PAGE = FIXTURES / "case_page"
+ASKED = {
+    "ref": "R-1",
+    "question": "Shall we deliver on Monday?",
+    "urgent": True,
+    "channel": "phone",
+    "answer_by": "2030-01-31",
+    "contacts": [{"name": "Maija", "primary": True}, {"name": "Anna", "primary": False}],
+}
+
+
+def _waiting_case(session_factory: so.sessionmaker[so.Session], *, jurisdiction: str | None = "FI") -> int:
+    """Start the case-page fixture in north and complete its form: it waits for a reply or a time."""
+    with session_factory.begin() as s:
+        engine.deploy_path(s, CASE_PAGE)
+        north = engine.get_organisation(s, "north")
+        if jurisdiction:
+            engine.set_parameter(
+                s, "jurisdiction", jurisdiction, organisation_id=north.id, valid_from=dt.date(2000, 1, 1)
+            )
+        instance_id = engine.start_instance(s, "follow_up", organisation="north", user="north-req").id
+    complete(session_factory, instance_id, "north-handler", **ASKED)
+    return instance_id
+
+
+def _text(page: str) -> str:
+    """The page's text without tags (attribute values, such as ``datetime``, left out)."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", page)))
+
+
+def _speak(client: WebClient, lang: str) -> None:
+    assert client.post("/language", data={"lang": lang, "next": "/"}).status_code in (302, 303)
+
+
+def test_case_page_says_what_the_case_waits_for_and_until_when(
+    login_as: LoginAs, deployed: None, session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = _waiting_case(session_factory)
+    page = login_as("case_handler").get(f"/instances/{instance_id}").get_data(as_text=True)
+    text = _text(page)
+    assert "What the case waits for" in text
+    with session_factory() as s:
+        (task,) = engine.list_tasks(s, instance_id=instance_id)
+    assert f'href="/tasks/{task.id}">Await the customer&#39;s answer</a>' in page
+    assert "Group: handlers" in text
+    # The timer fires at 12:00 UTC; north is in Finland (EET in January).
+    assert "Time: No reply in time · at Jan 15, 2030, 2:00:00 PM" in text
+    assert "Message: Customer's reply (R-1)" in text
+    assert "2030-01-15T12:00:00" not in text, "no raw ISO time is shown"
+
+
+def test_times_follow_the_organisations_time_zone_parameter(
+    login_as: LoginAs, deployed: None, session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = _waiting_case(session_factory, jurisdiction="SE")
+    client = login_as("case_handler")
+    assert "at Jan 15, 2030, 1:00:00 PM" in _text(
+        client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    )
+    with session_factory.begin() as s:
+        north = engine.get_organisation(s, "north")
+        engine.set_parameter(
+            s, "time_zone", "America/New_York", organisation_id=north.id, valid_from=dt.date(2000, 1, 1)
+        )
+    assert "at Jan 15, 2030, 7:00:00 AM" in _text(
+        client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    )
+
+
+def test_case_summary_shows_the_declared_fields_and_that_a_period_was_extended(
+    login_as: LoginAs, deployed: None, session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = _waiting_case(session_factory)
+    client = login_as("case_handler")
+    text = _text(client.get(f"/instances/{instance_id}").get_data(as_text=True))
+    assert "Reference R-1" in text
+    assert "Closes at Jan 15, 2030, 2:00:00 PM Extended to the minimum of 10 days." in text
+    assert "Never shown" not in text, "a declared key the data lacks is left out"
+    _speak(client, "sv")
+    text = _text(client.get(f"/instances/{instance_id}").get_data(as_text=True))
+    assert "Ärendenummer R-1" in text and "Förlängd till minst 10 dagar." in text
+    assert "Vad ärendet väntar på" in text
+
+
+def test_case_so_far_shows_the_completed_forms_fields_with_labels_and_formatted_values(
+    login_as: LoginAs, deployed: None, session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = _waiting_case(session_factory)
+    client = login_as("case_handler")
+    page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    so_far = _text(page.split('id="so-far-heading"', 1)[1].split("</section>", 1)[0])
+    assert "Ask the customer" in so_far and "north-handler" in so_far
+    assert (
+        "Reference R-1 Question Shall we deliver on Monday? Urgent Yes Channel By phone "
+        "Answer by Jan 31, 2030 Contacts Name Primary Maija Yes Anna No"
+    ) in so_far
+    assert "All case data" not in page, "the raw data is for admins"
+    _speak(client, "fi")
+    so_far = _text(client.get(f"/instances/{instance_id}").get_data(as_text=True))
+    assert "Kysy asiakkaalta" in so_far
+    assert "Kiireellinen Kyllä Kanava Puhelimitse Vastaus viimeistään 31.1.2030" in so_far
+    admin = login_as("admin")
+    _speak(admin, "en")
+    assert "All case data (for admins)" in admin.get(f"/instances/{instance_id}").get_data(as_text=True)
+
+
+def test_a_case_handler_registers_the_awaited_message_from_the_case_page(
+    login_as: LoginAs, deployed: None, session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = _waiting_case(session_factory)
+    client = login_as("case_handler")
+    page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert f'action="/instances/{instance_id}/messages/customer_reply"' in page
+    assert "Register the customer&#39;s reply" in page and 'name="message"' in page
+    response = client.post(
+        f"/instances/{instance_id}/messages/customer_reply", data={"message": "Monday is fine."}
+    )
+    assert response.status_code == 303 and response.location.endswith(f"/instances/{instance_id}")
+    page = client.get(response.location).get_data(as_text=True)
+    assert "“Customer&#39;s reply” is registered on the case." in page
+    so_far = _text(page.split('id="so-far-heading"', 1)[1].split("</section>", 1)[0])
+    assert (
+        "Message received: Customer's reply" in so_far and "What the customer wrote Monday is fine." in so_far
+    )
+    with session_factory() as s:
+        assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=instance_id)] == ["read_reply"]
+        instance = engine.get_instance(s, instance_id)
+        assert engine.instance_data(s, instance)["customer_reply"] == {
+            "message": "Monday is fine.",
+            "ref": "R-1",
+        }
+        (received,) = [e for e in engine.instance_events(s, instance_id) if e.kind == "message_received"]
+        assert received.actor == "north-handler" and received.detail["message"] == "customer_reply"
+
+
+def test_a_payload_the_form_refuses_comes_back_with_the_message_beside_its_field(
+    login_as: LoginAs, deployed: None, session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = _waiting_case(session_factory)
+    client = login_as("case_handler")
+    response = client.post(f"/instances/{instance_id}/messages/customer_reply", data={"message": "OK"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert re.search(r'<input[^>]*name="message"[^>]*value="OK"', page), "the input is kept"
+    assert 'aria-invalid="true"' in page
+    assert re.search(r'<details class="register-message"[^>]*\bopen\b', page), "the form is shown opened"
+    with session_factory() as s:
+        assert [t.bpmn_id for t in engine.list_tasks(s, instance_id=instance_id)] == ["await_customer"]
+
+
+def test_only_the_lane_group_and_admins_may_register_a_message(
+    login_as: LoginAs, deployed: None, session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = _waiting_case(session_factory)
+    url = f"/instances/{instance_id}/messages/customer_reply"
+    requester = login_as("requester")
+    assert "Register the customer" not in requester.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert requester.post(url, data={"message": "Monday is fine."}).status_code == 403
+    assert login_as("case_handler", "south").post(url, data={"message": "Monday is fine."}).status_code == 404
+    admin = login_as("admin")
+    assert admin.post(url, data={"message": "Monday is fine."}, csrf=False).status_code == 400
+    assert admin.post(f"/instances/{instance_id}/messages/other", data={}).status_code == 409
+    assert admin.post(url, data={"message": "Monday is fine."}).status_code == 303
+    assert admin.post(url, data={"message": "Again."}).status_code == 409, "the case no longer waits for it"
+
+
+def test_the_task_page_shows_the_case_so_far_as_labelled_forms(
+    login_as: LoginAs, deployed: None, session_factory: so.sessionmaker[so.Session]
+) -> None:
+    instance_id = _waiting_case(session_factory)
+    with session_factory() as s:
+        (task,) = engine.list_tasks(s, instance_id=instance_id)
+    page = login_as("case_handler").get(f"/tasks/{task.id}").get_data(as_text=True)
+    so_far = _text(page.split('<details class="case-data">', 1)[1])
+    assert "Ask the customer" in so_far and "Urgent Yes Channel By phone Answer by Jan 31, 2030" in so_far
+    assert "wait_extended" not in so_far and "All case data" not in so_far

@@ -103,7 +103,8 @@ def test_claim_and_release(
     task = open_task(session_factory, start())
     client = login_as("requester")
     assert client.post(f"/tasks/{task.id}/claim", data={"next": "/"}).headers["Location"] == "/"
-    assert 'Assigned to me <span class="count">1<' in client.get("/").get_data(as_text=True)
+    inbox = client.get("/").get_data(as_text=True)
+    assert 'Assigned to me <span class="count" id="inbox-count-mine">1<' in inbox
     row = client.post(f"/tasks/{task.id}/unclaim", headers={"HX-Request": "true"})
     assert row.status_code == 200 and row.get_data(as_text=True).lstrip().startswith("<tr")
     with session_factory() as s:

@@ -66,7 +66,7 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2):
                 return
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # a worker still importing the app
             time.sleep(0.2)
     raise AssertionError(f"no server on port {port} after 30 s")
 

@@ -1,0 +1,286 @@
+"""The reporting projection: what lists and reports read instead of serialized workflows.
+
+Every instance has one ``case_report`` row (:class:`~engine.models.CaseReport`):
+its organisation, process, status, title, business key, starter, start, end
+and last change, plus ``fields``, a JSON object with the values the bundle's
+``reporting.json`` declares (see :mod:`engine._reporting_file`). A field
+declared ``indexed`` is also a ``case_report_value`` row in the column of its
+type, so a query can filter on it with an index
+(``organisation_id, process_id, name, <type>_value``).
+
+:func:`write_case_report` runs at the end of every instance save, in the same
+transaction: the projection is never behind the instance. A value that does
+not have its declared type (a text where a number is declared) is stored as
+NULL rather than failing the step; a missing key is NULL too.
+
+Reads are scoped to one organisation: :func:`sum_reported` is what the
+``reporting.sum`` connector gives a process (the same-kind spend of a direct
+procurement: the sum of a field over the organisation's other cases whose
+indexed fields have the given values).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ._reporting_file import REPORTING_FILE, ReportingField, check_reporting_file
+from .connectors import ConnectorContext
+from .db import is_postgresql
+from .definitions import load_parsed
+from .errors import ConnectorError
+from .models import CaseReport, CaseReportValue, ProcessDefinition, ProcessInstance, utcnow
+
+# Parsed reporting.json per bundle content hash (a deployed bundle never changes).
+_FIELDS: dict[str, tuple[ReportingField, ...]] = {}
+_REPORT_TABLE = CaseReport.__table__
+_VALUE_TABLE = CaseReportValue.__table__
+_REPORT_COLUMNS = ("status", "title", "business_key", "started_by_id", "completed_at", "updated_at", "fields")
+_VALUE_COLUMNS = ("text_value", "number_value", "date_value", "time_value")
+
+
+def declared_fields(session: so.Session, definition: ProcessDefinition) -> tuple[ReportingField, ...]:
+    """Return the reporting fields the bundle of *definition* declares (none without ``reporting.json``)."""
+    found = _FIELDS.get(definition.content_hash)
+    if found is None:
+        item = load_parsed(session, definition).file(REPORTING_FILE)
+        found = check_reporting_file(item.content) if item is not None else ()
+        _FIELDS[definition.content_hash] = found
+    return found
+
+
+def write_case_report(
+    session: so.Session,
+    instance: ProcessInstance,
+    definition: ProcessDefinition,
+    data: Mapping[str, Any],
+) -> None:
+    """Write (insert or replace) the projection of *instance* with the *data* it holds now.
+
+    Expects to run inside the transaction that saves the instance, after its row was written.
+    """
+    fields = declared_fields(session, definition)
+    values = {f.name: _typed(f.type, _lookup(data, f.path)) for f in fields}
+    row = {
+        "instance_id": instance.id,
+        "organisation_id": instance.organisation_id,
+        "process_id": instance.process_id,
+        "status": instance.status,
+        "title": instance.title or "",
+        "business_key": instance.business_key,
+        "started_by_id": instance.started_by_id,
+        "started_at": instance.created_at or utcnow(),
+        "completed_at": instance.completed_at,
+        "updated_at": utcnow(),
+        "fields": {name: _json_value(value) for name, value in values.items()},
+    }
+    connection = session.connection()
+    connection.execute(_upsert(session, _REPORT_TABLE, ("instance_id",), _REPORT_COLUMNS), row)
+    indexed = [
+        {
+            "instance_id": instance.id,
+            "name": f.name,
+            "organisation_id": instance.organisation_id,
+            "process_id": instance.process_id,
+            **_columns(f.type, values[f.name]),
+        }
+        for f in fields
+        if f.indexed
+    ]
+    if indexed:
+        connection.execute(_upsert(session, _VALUE_TABLE, ("instance_id", "name"), _VALUE_COLUMNS), indexed)
+
+
+def _upsert(session: so.Session, table: Any, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    return _upsert_statement(is_postgresql(session), table, keys, columns)
+
+
+@functools.cache
+def _upsert_statement(
+    on_postgresql: bool, table: Any, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Any:
+    # Built once: building it took as long as running it, at every save.
+    insert = postgresql.insert(table) if on_postgresql else sqlite.insert(table)
+    return insert.on_conflict_do_update(
+        index_elements=list(keys), set_={name: insert.excluded[name] for name in columns}
+    )
+
+
+def _lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = data
+    for part in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _typed(kind: str, value: Any) -> Any:
+    """Return *value* as the declared *kind*, or None when it is missing or not of that kind."""
+    if value is None:
+        return None
+    if kind == "boolean":
+        return value if isinstance(value, bool) else None
+    if kind in ("number", "integer"):
+        if isinstance(value, bool):
+            return None
+        try:
+            number = Decimal(str(value)) if isinstance(value, int | float | str | Decimal) else None
+        except InvalidOperation:
+            return None
+        if number is None or not number.is_finite():
+            return None
+        return number if kind == "number" or number == number.to_integral_value() else None
+    if kind == "date":
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            return None
+    if kind == "date-time":
+        if isinstance(value, dt.datetime):
+            moment = value
+        else:
+            try:
+                moment = dt.datetime.fromisoformat(str(value))
+            except ValueError:
+                return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return value if isinstance(value, str) else None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def _columns(kind: str, value: Any) -> dict[str, Any]:
+    columns: dict[str, Any] = dict.fromkeys(_VALUE_COLUMNS)
+    if value is None:
+        return columns
+    if kind == "boolean":
+        columns["text_value"] = "true" if value else "false"
+    elif kind in ("number", "integer"):
+        columns["number_value"] = value
+    elif kind == "date":
+        columns["date_value"] = value
+    elif kind == "date-time":
+        columns["time_value"] = value
+    else:
+        columns["text_value"] = value[:300]
+    return columns
+
+
+def _value_condition(value_row: Any, name: str, value: Any) -> sa.ColumnElement[bool]:
+    """The condition that the indexed field *name* equals *value*, on the column of its type."""
+    wanted: Any
+    if isinstance(value, bool):
+        column, wanted = value_row.text_value, "true" if value else "false"
+    elif isinstance(value, int | float | Decimal):
+        column, wanted = value_row.number_value, Decimal(str(value))
+    elif isinstance(value, dt.datetime):
+        column, wanted = value_row.time_value, value
+    elif isinstance(value, dt.date):
+        column, wanted = value_row.date_value, value
+    elif isinstance(value, str):
+        column, wanted = value_row.text_value, value
+    else:
+        raise ConnectorError(
+            f"reporting.sum: the value of {name!r} must be text, a number, a date or true/false"
+        )
+    return sa.and_(value_row.name == name, column == wanted)
+
+
+@dataclass(frozen=True)
+class ReportedSum:
+    """The sum of one field over the matching cases, and the cases with their fields."""
+
+    total: Decimal
+    cases: list[dict[str, Any]]
+
+
+def sum_reported(
+    session: so.Session,
+    *,
+    organisation_id: int,
+    process_id: str,
+    where: Mapping[str, Any],
+    field: str,
+    exclude_instance_id: int | None = None,
+) -> ReportedSum:
+    """Sum reporting field *field* over the organisation's cases of *process_id* matching *where*.
+
+    *where* maps indexed field names to the value each must have. Only cases
+    where *field* holds a number count, and only those are listed (instance
+    id, title, status and every reported field). Reads the projection only.
+    """
+    stmt = sa.select(CaseReport).where(
+        CaseReport.organisation_id == organisation_id, CaseReport.process_id == process_id
+    )
+    if exclude_instance_id is not None:
+        stmt = stmt.where(CaseReport.instance_id != exclude_instance_id)
+    for name, value in sorted(where.items()):
+        row = so.aliased(CaseReportValue)
+        stmt = stmt.join(
+            row,
+            sa.and_(
+                row.instance_id == CaseReport.instance_id,
+                row.organisation_id == organisation_id,
+                row.process_id == process_id,
+                _value_condition(row, name, value),
+            ),
+        )
+    total = Decimal(0)
+    cases = []
+    for report in session.scalars(stmt.order_by(CaseReport.started_at, CaseReport.instance_id)):
+        amount = _typed("number", report.fields.get(field))
+        if amount is None:
+            continue
+        total += amount
+        cases.append(
+            {
+                "instance_id": report.instance_id,
+                "title": report.title,
+                "status": report.status,
+                **report.fields,
+            }
+        )
+    return ReportedSum(total=total, cases=cases)
+
+
+class ReportedSumConnector:
+    """Connector ``reporting.sum``: :func:`sum_reported` over the calling instance's organisation.
+
+    Parameters: ``process_id``, ``where`` (indexed field name → value), ``field``
+    (the field summed). The calling instance itself is never counted. Returns
+    ``{"total": <number>, "count": N, "cases": [...]}``.
+    """
+
+    def __call__(
+        self, context: ConnectorContext, *, process_id: str, where: Any, field: str
+    ) -> dict[str, Any]:
+        if not isinstance(where, Mapping):
+            raise ConnectorError(f"reporting.sum: 'where' must be a mapping of field to value, got {where!r}")
+        found = sum_reported(
+            context.session,
+            organisation_id=context.organisation_id,
+            process_id=str(process_id),
+            where=where,
+            field=str(field),
+            exclude_instance_id=context.instance_id,
+        )
+        return {"total": _json_value(found.total), "count": len(found.cases), "cases": found.cases}
