@@ -792,6 +792,7 @@ class InstanceOperation:
                     for task_id, (row, excluded) in zip(ids, new, strict=True)
                 ],
                 actor=self.actor,
+                organisation=self.organisation,
             )
         self._ready_before = set(ready)
 

@@ -215,8 +215,23 @@ def _detached(definition: ProcessDefinition) -> ProcessDefinition:
     return copy
 
 
+_IDENTITY_DERIVED: BoundedCache[tuple[int, int, str, Hashable], Any] = BoundedCache()
+
+
+def by_identity(organisation: OrganisationRef, what: str, key: Hashable, load: Callable[[], V]) -> V:
+    """Return what *load* reads of the organisation's users, memberships and groups, per identity version.
+
+    *what* names the question and *key* its arguments. A change to any of those
+    rows, by any process, gives the organisation a new identity version, so a
+    cached answer is never used after it.
+    """
+    value: V = _IDENTITY_DERIVED.get((organisation.id, organisation.identity_version, what, key), load)
+    return value
+
+
 def clear() -> None:
     """Forget every cached entry (as a freshly started process would have none)."""
+    _IDENTITY_DERIVED.clear()
     _ACTORS.clear()
     _DEFINITIONS.clear()
     _DEFINITIONS_BY_ID.clear()

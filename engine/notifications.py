@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from .caches import OrganisationRef, by_identity
 from .errors import DataError
 from .identity import TASK_ROLES
 from .models import (
@@ -177,18 +178,38 @@ def queue_task_emails(
     tasks: Sequence[TaskToNotify],
     *,
     actor: str | None,
+    organisation: OrganisationRef | None = None,
 ) -> int:
     """Write one outbox e-mail (and its ``outbox`` job) per user who may work on each of *tasks*.
 
     *actor* (a username, ``None`` for the system) is never mailed. Runs in the
-    caller's transaction; returns how many e-mails were queued.
+    caller's transaction; returns how many e-mails were queued. With the
+    *organisation*'s cache versions as the operation read them, who may be
+    mailed is looked up once per identity version (engine/caches.py).
     """
     if not tasks:
         return 0
-    candidates = _candidates(session, instance.organisation_id, tasks)
+    org_id = instance.organisation_id
+    if organisation is None:
+        candidates = _candidates(session, org_id, tasks)
+    else:
+        reached = (
+            tuple(sorted({t.assignee_id for t in tasks if t.assignee_id is not None})),
+            tuple(sorted({t.candidate_group for t in tasks if t.assignee_id is None and t.candidate_group})),
+            any(t.assignee_id is None and not t.candidate_group for t in tasks),
+        )
+        candidates = by_identity(
+            organisation, "mail candidates", reached, lambda: _candidates(session, org_id, tasks)
+        )
     if not candidates:
         return 0
-    group_names = _group_names(session, instance.organisation_id, tasks)
+    if organisation is None:
+        group_names = _group_names(session, org_id, tasks)
+    else:
+        keys = tuple(sorted({t.candidate_group for t in tasks if t.candidate_group}))
+        group_names = by_identity(
+            organisation, "group names", keys, lambda: _group_names(session, org_id, tasks)
+        )
     needs_parameters = any(c.language is None for c in candidates) or any(t.due_at for t in tasks)
     fallback, zone = (
         _organisation_locale(session, instance.organisation_id)

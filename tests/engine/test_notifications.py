@@ -243,3 +243,18 @@ def test_who_chose_no_language_gets_the_organisations(
     mails = {m.recipient: m for m in _mails(session_factory) if f"/tasks/{task.id}\n" in m.body}
     assert mails["eng@north.example"].subject == subject
     assert mails["fin@north.example"].subject.startswith("Uusi tehtävä")  # fin chose Finnish
+
+
+def test_who_is_mailed_follows_a_change_made_after_the_first_mail(
+    session_factory: Factory, people: None
+) -> None:
+    _start(session_factory)  # the candidates of the requesters' task are now cached
+    with session_factory.begin() as s:  # as another process would: a committed change
+        engine.set_user_preferences(s, engine.get_user(s, "boss"), language="sv", notify_by_email=False)
+    _start(session_factory)
+    with session_factory.begin() as s:
+        engine.set_user_preferences(s, engine.get_user(s, "boss"), language="sv", notify_by_email=True)
+        s.get(engine.User, engine.get_user(s, "boss").id).email = "boss@new.example"  # type: ignore[union-attr]
+    _start(session_factory)
+
+    assert [m.recipient for m in _mails(session_factory)] == ["boss@north.example", "boss@new.example"]
