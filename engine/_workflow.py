@@ -633,7 +633,7 @@ class InstanceOperation:
             self._sync_human_tasks(now, completed_task_uuid)
             self.ensure_inserted()  # what follows needs the instance's id
             # The reporting projection, in this transaction (engine/projection.py).
-            write_case_report(self.session, instance, self.definition, self.data())
+            write_case_report(self.session, instance, self.definition, self.data)
             if self._timers_before or self._waiting_of_kind(TimerEventDefinition):
                 self._sync_timer_jobs()
             if (

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -33,6 +33,7 @@ import sqlalchemy.orm as so
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ._reporting_file import REPORTING_FILE, ReportingField, check_reporting_file
+from .caches import BoundedCache
 from .connectors import ConnectorContext
 from .db import is_postgresql
 from .definitions import load_parsed
@@ -40,7 +41,7 @@ from .errors import ConnectorError
 from .models import CaseReport, CaseReportValue, ProcessDefinition, ProcessInstance, utcnow
 
 # Parsed reporting.json per bundle content hash (a deployed bundle never changes).
-_FIELDS: dict[str, tuple[ReportingField, ...]] = {}
+_FIELDS: BoundedCache[str, tuple[ReportingField, ...]] = BoundedCache()
 _REPORT_TABLE = CaseReport.__table__
 _VALUE_TABLE = CaseReportValue.__table__
 _REPORT_COLUMNS = ("status", "title", "business_key", "started_by_id", "completed_at", "updated_at", "fields")
@@ -49,26 +50,28 @@ _VALUE_COLUMNS = ("text_value", "number_value", "date_value", "time_value")
 
 def declared_fields(session: so.Session, definition: ProcessDefinition) -> tuple[ReportingField, ...]:
     """Return the reporting fields the bundle of *definition* declares (none without ``reporting.json``)."""
-    found = _FIELDS.get(definition.content_hash)
-    if found is None:
+
+    def parse() -> tuple[ReportingField, ...]:
         item = load_parsed(session, definition).file(REPORTING_FILE)
-        found = check_reporting_file(item.content) if item is not None else ()
-        _FIELDS[definition.content_hash] = found
-    return found
+        return check_reporting_file(item.content) if item is not None else ()
+
+    return _FIELDS.get(definition.content_hash, parse)
 
 
 def write_case_report(
     session: so.Session,
     instance: ProcessInstance,
     definition: ProcessDefinition,
-    data: Mapping[str, Any],
+    data: Callable[[], Mapping[str, Any]],
 ) -> None:
-    """Write (insert or replace) the projection of *instance* with the *data* it holds now.
+    """Write (insert or replace) the projection of *instance* with the data it holds now.
 
+    *data* returns that data; it is called only when the bundle declares fields.
     Expects to run inside the transaction that saves the instance, after its row was written.
     """
     fields = declared_fields(session, definition)
-    values = {f.name: _typed(f.type, _lookup(data, f.path)) for f in fields}
+    current = data() if fields else {}
+    values = {f.name: _typed(f.type, _lookup(current, f.path)) for f in fields}
     row = {
         "instance_id": instance.id,
         "organisation_id": instance.organisation_id,
