@@ -190,26 +190,25 @@ def queue_task_emails(
     if not tasks:
         return 0
     org_id = instance.organisation_id
+    reached = _reached(tasks)
+    keys = tuple(sorted({t.candidate_group for t in tasks if t.candidate_group}))
+
+    def candidates_now() -> list[_Candidate]:
+        return _candidates(session, org_id, *reached)
+
+    def group_names_now() -> dict[str, tuple[str, dict[str, Any]]]:
+        return _group_names(session, org_id, keys)
+
     if organisation is None:
-        candidates = _candidates(session, org_id, tasks)
+        candidates = candidates_now()
     else:
-        reached = (
-            tuple(sorted({t.assignee_id for t in tasks if t.assignee_id is not None})),
-            tuple(sorted({t.candidate_group for t in tasks if t.assignee_id is None and t.candidate_group})),
-            any(t.assignee_id is None and not t.candidate_group for t in tasks),
-        )
-        candidates = by_identity(
-            organisation, "mail candidates", reached, lambda: _candidates(session, org_id, tasks)
-        )
+        candidates = by_identity(organisation, "mail candidates", reached, candidates_now)
     if not candidates:
         return 0
     if organisation is None:
-        group_names = _group_names(session, org_id, tasks)
+        group_names = group_names_now()
     else:
-        keys = tuple(sorted({t.candidate_group for t in tasks if t.candidate_group}))
-        group_names = by_identity(
-            organisation, "group names", keys, lambda: _group_names(session, org_id, tasks)
-        )
+        group_names = by_identity(organisation, "group names", keys, group_names_now)
     needs_parameters = any(c.language is None for c in candidates) or any(t.due_at for t in tasks)
     fallback, zone = (
         _organisation_locale(session, instance.organisation_id)
@@ -260,16 +259,29 @@ def queue_task_emails(
     return len(ids)
 
 
-def _candidates(session: so.Session, organisation_id: int, tasks: Sequence[TaskToNotify]) -> list[_Candidate]:
-    """Read, in one statement, every user who could be mailed about any of *tasks*, with their groups.
+def _reached(tasks: Sequence[TaskToNotify]) -> tuple[tuple[int, ...], tuple[str, ...], bool]:
+    """Return how *tasks* reach users: their assignees' ids, the groups of unassigned ones, and whether
+    an unassigned task without group reaches every member."""
+    return (
+        tuple(sorted({t.assignee_id for t in tasks if t.assignee_id is not None})),
+        tuple(sorted({t.candidate_group for t in tasks if t.assignee_id is None and t.candidate_group})),
+        any(t.assignee_id is None and not t.candidate_group for t in tasks),
+    )
+
+
+def _candidates(
+    session: so.Session,
+    organisation_id: int,
+    assignees: Sequence[int],
+    groups: Sequence[str],
+    everyone: bool,
+) -> list[_Candidate]:
+    """Read, in one statement, every user who could be mailed (see :func:`_reached`), with their groups.
 
     One branch per way to reach a task, each starting from an index: the
     assignees by id, the members of the tasks' groups from the groups (by
     organisation and key), and for a task without group every member.
     """
-    assignees = sorted({t.assignee_id for t in tasks if t.assignee_id is not None})
-    groups = sorted({t.candidate_group for t in tasks if t.assignee_id is None and t.candidate_group})
-    everyone = any(t.assignee_id is None and not t.candidate_group for t in tasks)
     columns = (User.id, User.username, User.display_name, User.email, User.language, Membership.roles)
     reachable = (
         Membership.organisation_id == organisation_id,
@@ -338,9 +350,8 @@ def _may_work_on(candidate: _Candidate, task: TaskToNotify) -> bool:
 
 
 def _group_names(
-    session: so.Session, organisation_id: int, tasks: Sequence[TaskToNotify]
+    session: so.Session, organisation_id: int, keys: Sequence[str]
 ) -> dict[str, tuple[str, dict[str, Any]]]:
-    keys = sorted({t.candidate_group for t in tasks if t.candidate_group})
     if not keys:
         return {}
     rows = session.execute(
