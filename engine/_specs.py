@@ -46,7 +46,7 @@ from ._case_file import CASE_FILE, check_case_file
 from ._reporting_file import REPORTING_FILE, check_reporting_file
 from ._sandbox import IsolatedDecisionEngine
 from ._submitted import json_too_deep_at
-from .errors import DeploymentError
+from .errors import DeploymentError, Problem
 from .limits import DeepBpmnParser, allow_long_chains, check_literal_durations, check_model_size
 from .translated_names import NAMES_FILE, check_translated_names
 
@@ -83,6 +83,8 @@ class ParsedBundle:
     # The checked names.json (see engine/translated_names.py); filled at deploy only.
     translated_names: dict[str, dict[str, str]] = field(default_factory=dict)
     files: list[BundleFile] = field(default_factory=list)
+    # What deploys and runs but should be looked at (shown in the studio, printed by the CLI).
+    warnings: list[Problem] = field(default_factory=list)
     _json: dict[str, Any] = field(default_factory=dict)
 
     def event_subprocess_messages(self, process_id: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -43,10 +44,53 @@ class SignInThrottledError(ProcflowError):
         super().__init__(message)
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One finding about a bundle: what is wrong and where (file, line, element id, form field).
+
+    ``severity`` is ``"error"`` (the bundle cannot be deployed) or ``"warning"``
+    (it deploys and runs, but something should be looked at: an overlap-free
+    decision table with gaps, XML the BPMN schema does not accept).
+    ``field`` is a JSON pointer into a form file (``/properties/price``).
+    """
+
+    message: str
+    severity: str = "error"
+    file: str | None = None
+    line: int | None = None
+    element: str | None = None
+    field: str | None = None
+
+    def where(self) -> str:
+        """Return "file, line N, element 'x', field /p" for the parts known."""
+        return ", ".join(
+            part
+            for part in (
+                self.file,
+                f"line {self.line}" if self.line else None,
+                f"element {self.element!r}" if self.element else None,
+                f"field {self.field}" if self.field else None,
+            )
+            if part
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the problem as JSON-ready data (the studio pins it to its element or field)."""
+        return {
+            "severity": self.severity,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "element": self.element,
+            "field": self.field,
+        }
+
+
 class DeploymentError(ProcflowError, ValueError):
     """A process bundle could not be deployed.
 
-    Carries the file, line and element id of the problem when known.
+    Carries the file, line, element id and form field (JSON pointer) of the
+    problem when known; :meth:`problem` gives the same as a :class:`Problem`.
     """
 
     def __init__(
@@ -56,21 +100,19 @@ class DeploymentError(ProcflowError, ValueError):
         file: str | None = None,
         line: int | None = None,
         element: str | None = None,
+        field: str | None = None,
     ) -> None:
         self.message = message
         self.file = file
         self.line = line
         self.element = element
-        where = ", ".join(
-            part
-            for part in (
-                file,
-                f"line {line}" if line else None,
-                f"element {element!r}" if element else None,
-            )
-            if part
-        )
+        self.field = field
+        where = self.problem().where()
         super().__init__(f"{where}: {message}" if where else message)
+
+    def problem(self) -> Problem:
+        """Return this error as a :class:`Problem` of severity ``"error"``."""
+        return Problem(self.message, file=self.file, line=self.line, element=self.element, field=self.field)
 
 
 class DataError(ProcflowError, ValueError):

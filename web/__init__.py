@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from . import api, auth, db, errors, i18n, instances, processes, tasks, user_settings
+from . import api, auth, db, errors, i18n, instances, processes, studio, tasks, user_settings
 from .config import ConfigurationError, load_config
 from .security import security_headers
 
@@ -43,5 +43,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(processes.bp)
     app.register_blueprint(instances.bp)
     app.register_blueprint(user_settings.bp)
+    app.register_blueprint(studio.bp)
     app.register_blueprint(api.bp)
     return app
