@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Browser assets (Pico CSS, htmx, bpmn-js) come from npm; `npm ci` copies them into web/static/vendor/.
+# Browser assets (Pico CSS, htmx, bpmn-js, Chart.js) come from npm; `npm ci` copies them into web/static/vendor/
+# and bundles the studio's editors (web/studio-src/) with esbuild.
 VENDOR := web/static/vendor/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-$(VENDOR): package.json package-lock.json web/copy-vendor-assets.mjs
+$(VENDOR): package.json package-lock.json web/copy-vendor-assets.mjs web/build-studio.mjs $(wildcard web/studio-src/*)
 	npm ci --no-audit --no-fund
 	touch $(VENDOR)
 

@@ -14,6 +14,7 @@ const assets = {
   "bpmn-js/dist/assets/bpmn-js.css": "bpmn-js.css",
   "bpmn-js/dist/assets/bpmn-font/css/bpmn.css": "bpmn-font/css/bpmn.css",
   "bpmn-js/dist/assets/bpmn-font/font": "bpmn-font/font",
+  "chart.js/dist/chart.umd.min.js": "chart.umd.min.js",
 };
 
 rmSync(target, { recursive: true, force: true });
@@ -23,3 +24,4 @@ for (const [source, destination] of Object.entries(assets)) {
   cpSync(join(root, "node_modules", source), to, { recursive: true });
 }
 console.log(`copied ${Object.keys(assets).length} vendor assets to ${target}`);
+await import("./build-studio.mjs");

@@ -6,7 +6,9 @@ imported below, each for one area:
 - :mod:`.models` — the process models list, drafts (files saved, validated,
   deployed), versions, import and export, test instances;
 - :mod:`.modeler` — the bpmn-js modeler page and what its properties panel
-  and lint rules ask the server (groups, connectors, expression checks);
+  asks the server (groups, connectors, forms, decisions);
+- :mod:`.lint` — what the in-editor lint rules ask the server (expressions
+  the sandbox refuses);
 - :mod:`.forms_editor` — the form editor (JSON Schema and UI schema) and its
   live preview by the case handler's renderer;
 - :mod:`.decisions` — the dmn-js decision table editor and its "try it" panel.
@@ -42,6 +44,6 @@ def _only_process_owners() -> Response | None:
     return None
 
 
-from . import decisions, forms_editor, modeler, models  # noqa: E402  (views register themselves on bp)
+from . import decisions, forms_editor, lint, modeler, models  # noqa: E402  (views register themselves on bp)
 
-__all__ = ["STUDIO_ROLES", "bp", "decisions", "forms_editor", "may_use_studio", "modeler", "models"]
+__all__ = ["STUDIO_ROLES", "bp", "decisions", "forms_editor", "lint", "may_use_studio", "modeler", "models"]

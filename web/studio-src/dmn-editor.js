@@ -1,0 +1,2 @@
+// The studio's decision table editor (dmn-js Modeler); mounted on #dmn-editor.
+import "./dmn-editor.css";

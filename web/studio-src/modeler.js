@@ -1,0 +1,2 @@
+// The studio's BPMN modeler (bpmn-js Modeler, properties panel, lint); mounted on #modeler.
+import "./modeler.css";
