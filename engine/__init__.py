@@ -7,6 +7,7 @@ transaction. This package never imports Flask.
 
 from __future__ import annotations
 
+from . import bundle_import, decision_check, decision_try, expressions, studio
 from ._specs import SPEC_CACHE, BundleFile
 from ._submitted import MAX_DATA_DEPTH, load_json
 from .attachments import (
@@ -203,6 +204,7 @@ __all__ = [
     "add_user",
     "awaited_message",
     "bundle_file",
+    "bundle_import",
     "cancel_instance",
     "case_file",
     "case_waits",
@@ -215,11 +217,14 @@ __all__ = [
     "create_db_engine",
     "create_session_factory",
     "database_url",
+    "decision_check",
+    "decision_try",
     "deploy_files",
     "deploy_path",
     "download_content_type",
     "element_names",
     "element_states",
+    "expressions",
     "get_attachment",
     "get_instance",
     "get_organisation",
@@ -265,6 +270,7 @@ __all__ = [
     "set_user_preferences",
     "start_form",
     "start_instance",
+    "studio",
     "sum_reported",
     "suspend_instance",
     "task_data",

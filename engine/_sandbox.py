@@ -21,6 +21,7 @@ import contextlib
 import copy
 import decimal
 import functools
+import json
 import math
 import operator
 import re
@@ -51,6 +52,7 @@ from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from . import _evaluator
+from ._script_helpers import SPIFF_ARENA_HELPERS, ScriptHelper
 from .errors import SandboxViolation, ScriptError, ScriptTimeout
 from .working_days import add_working_days, is_working_day
 
@@ -717,6 +719,19 @@ class ClockDatetime(datetime, metaclass=_DateMeta):
         return datetime.fromtimestamp(_now(), UTC).replace(tzinfo=None)
 
 
+def _json_loads(text: str | bytes) -> Any:
+    return json.loads(text)
+
+
+def _json_dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
+    if indent is not None:
+        _check_size(indent, "indent")
+    return json.dumps(value, indent=indent, sort_keys=sort_keys)
+
+
+# spiff-arena's scripts read a service task's answer with json.loads(result["body"]).
+_SAFE_JSON = _SafeModule(loads=_json_loads, dumps=_json_dumps)
+
 _HELPERS: dict[str, Any] = {
     "date": ClockDate,
     "datetime": ClockDatetime,
@@ -727,10 +742,12 @@ _HELPERS: dict[str, Any] = {
     # Service levels in working days: weekends and the jurisdiction's public holidays are skipped.
     "add_working_days": add_working_days,
     "is_working_day": is_working_day,
+    "json": _SAFE_JSON,
 }
 
 # The names scripts see besides task data: the helpers above, ``parameters`` (the organisation's
-# dated values, which the engine adds as an extra global) and the builtins scripts may call
+# dated values, which the engine adds as an extra global), spiff-arena's helpers
+# (``get_current_user``..., extra globals too: engine/_script_helpers.py) and the builtins scripts may call
 # (``len``, ``sum``, ``Exception``...; not the forbidden ones, which no script can use anyway).
 # Data that comes from outside the model (a task submission, start data, a message payload, an
 # admin's correction) may not use these names as top-level keys: a script reading ``parameters``
@@ -738,7 +755,7 @@ _HELPERS: dict[str, Any] = {
 # names win over task data of the same name (see SandboxedEnvironment), in case such data got in
 # some other way.
 RESERVED_DATA_NAMES: frozenset[str] = frozenset(
-    {*_HELPERS, "parameters"}
+    {*_HELPERS, "parameters", *SPIFF_ARENA_HELPERS}
     | {
         name
         for name, value in _GUARDS["__builtins__"].items()
@@ -842,7 +859,10 @@ def _names_in(source: str, mode: str) -> frozenset[str]:
 
 
 def _shipped(value: Any) -> Any:
-    # A lazily loaded mapping (the organisation's parameters) travels as its values.
+    # A lazily loaded mapping (the organisation's parameters) travels as its values, a
+    # helper (engine._script_helpers) as its data.
+    if isinstance(value, ScriptHelper):
+        return value.shipped()
     return dict(value) if isinstance(value, Mapping) else value
 
 

@@ -10,6 +10,13 @@ a form all recurse once per level, so a deeper file is refused at deploy,
 measured without recursion, rather than ending in a ``RecursionError`` there
 or later.
 
+SpiffWorkflow's parser decides what is refused: what it cannot parse is an
+error naming file, line and element. The BPMN and DMN schemas are checked
+too, but what they refuse and the parser accepts (leftovers of older
+modelers, such as spiff-arena's ``messageRef="[object Object]"``) deploys and
+runs, with a warning in :attr:`ParsedBundle.warnings` naming file, line and
+element. Files may be named ``*.bpmn20.xml`` as well as ``*.bpmn``.
+
 At deploy every file a task names as ``formJsonSchemaFilename`` must also be
 valid JSON Schema for the dialect it declares (draft 2020-12 by default, or
 draft-07) and safe to serve: no ``$ref`` out of the file or in a cycle, only
@@ -32,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -50,10 +58,16 @@ from .errors import DeploymentError, Problem
 from .limits import DeepBpmnParser, allow_long_chains, check_literal_durations, check_model_size
 from .translated_names import NAMES_FILE, check_translated_names
 
-BUNDLE_SUFFIXES = {".bpmn": "bpmn", ".dmn": "dmn", ".json": "form"}
+# spiff-arena names its diagrams *.bpmn20.xml as often as *.bpmn.
+BUNDLE_SUFFIXES = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".json": "form"}
+# spiff-arena's metadata of a model folder (and of a folder of models): read at import, never forms.
+SPIFF_ARENA_METADATA = frozenset({"process_model.json", "process_group.json"})
 MAX_FILE_BYTES = 5 * 1024 * 1024
 FORM_PROPERTIES = ("formJsonSchemaFilename", "formUiSchemaFilename")
 MAX_FORM_DEPTH = 64
+
+# What the BPMN or DMN schema refuses is reported up to this many times per file.
+MAX_SCHEMA_WARNINGS = 20
 
 _DOCTYPE = re.compile(r"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _SAFE_PARSER = etree.XMLParser(
@@ -122,6 +136,9 @@ class ParsedBundle:
 def read_bundle(path: Path) -> list[BundleFile]:
     """Read a bundle from a folder (every BPMN, DMN and JSON file below it) or one file.
 
+    Files are taken by suffix (:data:`BUNDLE_SUFFIXES`); spiff-arena's
+    ``process_model.json`` and ``process_group.json`` are metadata and are left out.
+
     :raises DeploymentError: the path does not exist, holds no BPMN file, or a
         file is too large or not UTF-8.
     """
@@ -130,8 +147,8 @@ def read_bundle(path: Path) -> list[BundleFile]:
     paths = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     files = []
     for item in paths:
-        kind = BUNDLE_SUFFIXES.get(item.suffix.lower())
-        if kind is None:
+        kind = kind_of(item.name)
+        if kind is None or item.name in SPIFF_ARENA_METADATA:
             continue
         if item.stat().st_size > MAX_FILE_BYTES:
             raise DeploymentError(f"file is larger than {MAX_FILE_BYTES} bytes", file=str(item))
@@ -144,6 +161,15 @@ def read_bundle(path: Path) -> list[BundleFile]:
     if not any(f.kind == "bpmn" for f in files):
         raise DeploymentError("no .bpmn file found", file=str(path))
     return files
+
+
+def kind_of(name: str) -> str | None:
+    """Return the kind of bundle file *name* is (``bpmn``, ``dmn``, ``form``) by its suffix, else ``None``."""
+    lowered = name.lower()
+    for suffix, kind in BUNDLE_SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return kind
+    return None
 
 
 def bundle_hash(files: Iterable[BundleFile]) -> str:
@@ -215,7 +241,8 @@ def parse_bundle(files: list[BundleFile], *, check_form_schemas: bool = True) ->
     :raises DeploymentError: naming file, line and element id of the first problem
         (for a form file: the file and the JSON pointer).
     """
-    parser = DeepBpmnParser(validator=VALIDATOR)
+    schema_warnings: list[Problem] = []
+    parser = _LenientParser(schema_warnings)
     roots: dict[str, etree._Element] = {}
     for item in files:
         if item.kind == "form":
@@ -277,13 +304,108 @@ def parse_bundle(files: list[BundleFile], *, check_form_schemas: bool = True) ->
             isolate_decisions(spec)
             allow_long_chains(spec)
     parsed = ParsedBundle(
-        specs=specs, subprocess_specs=subprocess_specs, names=names, executable=executable, files=list(files)
+        specs=specs,
+        subprocess_specs=subprocess_specs,
+        names=names,
+        executable=executable,
+        files=list(files),
+        warnings=schema_warnings,
     )
     _check_forms(parsed, files, roots, check_schemas=check_form_schemas)
     _record_messages(parsed, parser)
+    if check_form_schemas:  # at deploy: versions deployed before these checks keep running
+        from .decision_check import check_decision_tables  # (it builds on this module)
+
+        parsed.warnings.extend(check_decision_tables(files, roots))
     if check_form_schemas:
         parsed.translated_names = _translated_names(parsed, parser)
     return parsed
+
+
+_SCHEMA_LOCK = threading.Lock()
+_DMN_SCHEMAS: dict[str, etree.XMLSchema] = {}
+_NAMESPACE_PREFIXES = {
+    "http://www.omg.org/spec/BPMN/20100524/MODEL": "bpmn:",
+    "http://www.omg.org/spec/BPMN/20100524/DI": "bpmndi:",
+    "http://spiffworkflow.org/bpmn/schema/1.0/core": "spiffworkflow:",
+}
+_QUALIFIED = re.compile(r"\{([^}]*)\}")
+
+
+class _LenientValidator(BpmnValidator):
+    """Validates against the BPMN (or DMN) schema, but records what it refuses instead of refusing it.
+
+    SpiffWorkflow's parser decides what can run; what it accepts and the schema
+    does not (leftovers of older modelers, such as spiff-arena's
+    ``messageRef="[object Object]"``, attributes of other tools) deploys, with a
+    warning naming file, line and element. One compiled schema serves every
+    parse; its error log is per schema object, hence the lock.
+    """
+
+    def __init__(self, schema: etree.XMLSchema, warnings: list[Problem]) -> None:
+        self.validator = schema
+        self.warnings = warnings
+
+    def validate(self, bpmn: etree._Element, filename: str | None = None) -> None:
+        self.preprocess(bpmn)  # as the library's validator does: it retags what bpmn-js writes
+        with _SCHEMA_LOCK:
+            valid = self.validator.validate(bpmn)
+            entries = [] if valid else list(self.validator.error_log)
+        for entry in entries[:MAX_SCHEMA_WARNINGS]:
+            self.warnings.append(_schema_warning(entry, bpmn, filename))
+        if len(entries) > MAX_SCHEMA_WARNINGS:
+            more = len(entries) - MAX_SCHEMA_WARNINGS
+            self.warnings.append(
+                Problem(f"{more} more places the schema does not accept", severity="warning", file=filename)
+            )
+
+
+def _schema_warning(entry: Any, root: etree._Element, filename: str | None) -> Problem:
+    # The element the finding is about starts on its line; its id, or its nearest ancestor's.
+    element_id = None
+    on_line = [e for e in root.iter() if isinstance(e.tag, str) and e.sourceline == entry.line]
+    node = on_line[-1] if on_line else None
+    while node is not None and element_id is None:
+        element_id = node.get("id")
+        node = node.getparent()
+    message = _QUALIFIED.sub(lambda m: _NAMESPACE_PREFIXES.get(m[1], ""), entry.message).rstrip(".")
+    return Problem(
+        f"the schema does not accept this (it runs nevertheless): {message}",
+        severity="warning",
+        file=filename,
+        line=entry.line or None,
+        element=element_id,
+    )
+
+
+def _dmn_schema(path: str) -> etree.XMLSchema:
+    with _SCHEMA_LOCK:
+        if path not in _DMN_SCHEMAS:
+            _DMN_SCHEMAS[path] = etree.XMLSchema(etree.parse(path))
+        return _DMN_SCHEMAS[path]
+
+
+class _LenientParser(DeepBpmnParser):
+    """The parser of :func:`parse_bundle`: schema findings are warnings (see :class:`_LenientValidator`)."""
+
+    def __init__(self, warnings: list[Problem]) -> None:
+        super().__init__(validator=_LenientValidator(VALIDATOR.validator, warnings))
+        self._warnings = warnings
+
+    def add_dmn_xml(self, node: etree._Element, filename: str | None = None) -> None:
+        # The library validates DMN with a strict validator it builds per file; do it leniently here.
+        namespaces = {**self.namespaces, **node.nsmap}
+        if None in namespaces:
+            namespaces["dmn"] = namespaces.pop(None)
+        schema = self.dmn_schemas.get(namespaces.get("dmn"))
+        if schema is not None:
+            _LenientValidator(_dmn_schema(schema), self._warnings).validate(node, filename)
+        validator: Any = getattr(self, "validator")  # noqa: B009 (the library's attribute has no type)
+        self.validator = None
+        try:
+            super().add_dmn_xml(node, filename=filename)
+        finally:
+            self.validator = validator
 
 
 def _translated_names(parsed: ParsedBundle, parser: SpiffBpmnParser) -> dict[str, dict[str, str]]:

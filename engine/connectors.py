@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import sqlalchemy.orm as so
 
 from .errors import ConnectorError
-from .models import Job, OutboxMessage, utcnow
+from .models import Job, OutboxMessage, ProcessInstance, utcnow
 
 ENTRY_POINT_GROUP = "procflow.connectors"
 log = logging.getLogger(__name__)
@@ -73,6 +73,12 @@ class ConnectorRegistry:
             known = ", ".join(sorted(self._connectors)) or "none"
             raise ConnectorError(f"No connector {name!r} is registered (known: {known})") from None
 
+    def names(self) -> list[str]:
+        """Return the operation names of every registered connector, sorted (the studio's choice list)."""
+        self._ensure_loaded()
+        with self._lock:
+            return sorted(self._connectors)
+
     def _ensure_loaded(self) -> None:
         with self._lock:
             if self._loaded or not self._load_entry_points:
@@ -87,25 +93,41 @@ class ConnectorRegistry:
 
 CONNECTORS = ConnectorRegistry()
 
+# Parameters whose values the audit log must not keep (spiff-arena's basic_auth_password, tokens).
+_SECRET_PARAMETER = ("password", "secret", "token", "api_key", "apikey")
+
+
+def audited_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Return *params* as the audit log records them: secret values (``*password*``, tokens) hidden."""
+    return {
+        key: "(hidden)" if any(part in key.lower() for part in _SECRET_PARAMETER) and value else value
+        for key, value in params.items()
+    }
+
 
 class EmailConnector:
     """Writes an e-mail to the outbox table; an ``outbox`` job sends it after commit.
 
-    Parameters: ``to``, ``subject``, ``body``.
+    Parameters: ``to``, ``subject``, ``body``. A test case's e-mail (tried from
+    the studio) is kept in the outbox as ``test`` and never sent.
     """
 
     def __call__(self, context: ConnectorContext, *, to: str, subject: str, body: str = "") -> dict[str, Any]:
         if not to or "@" not in str(to):
             raise ConnectorError(f"email.send needs a recipient address in 'to', got {to!r}")
+        instance = context.session.get(ProcessInstance, context.instance_id)
         message = OutboxMessage(
             organisation_id=context.organisation_id,
             instance_id=context.instance_id,
             recipient=str(to),
             subject=str(subject),
             body=str(body),
+            status="test" if instance is not None and instance.is_test else "pending",
         )
         context.session.add(message)
         context.session.flush()
+        if message.status == "test":
+            return {"outbox_message_id": message.id, "status": "not sent: test case"}
         context.session.add(
             Job(
                 kind="outbox",

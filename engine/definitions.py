@@ -15,7 +15,7 @@ import sqlalchemy.orm as so
 
 from ._specs import SPEC_CACHE, BundleFile, ParsedBundle, bundle_hash, parse_bundle, read_bundle
 from .caches import organisation_by_id, resolved_definition
-from .errors import NotFoundError
+from .errors import NotFoundError, Problem
 from .identity import get_organisation
 from .models import AuditEvent, Deployment, DeploymentFile, ProcessDefinition
 
@@ -28,6 +28,8 @@ class DeployedProcess:
     version: int
     organisation: str | None
     changed: bool
+    # What the bundle's checks found that deploys but should be looked at (the same for every process).
+    warnings: tuple[Problem, ...] = ()
 
 
 def deploy_path(
@@ -66,7 +68,11 @@ def deploy_files(
     for process_id in parsed.executable:
         latest = latest_definition(session, process_id, org_id)
         if latest is not None and latest.content_hash == content_hash:
-            results.append(DeployedProcess(process_id, latest.version, organisation, changed=False))
+            results.append(
+                DeployedProcess(
+                    process_id, latest.version, organisation, changed=False, warnings=tuple(parsed.warnings)
+                )
+            )
             continue
         if deployment is None:
             deployment = Deployment(
@@ -100,7 +106,11 @@ def deploy_files(
                 detail={"version": definition.version, "bundle": name, "content_hash": content_hash},
             )
         )
-        results.append(DeployedProcess(process_id, definition.version, organisation, changed=True))
+        results.append(
+            DeployedProcess(
+                process_id, definition.version, organisation, changed=True, warnings=tuple(parsed.warnings)
+            )
+        )
     session.flush()
     return results
 
@@ -108,7 +118,10 @@ def deploy_files(
 def latest_definition(
     session: so.Session, process_id: str, organisation_id: int | None
 ) -> ProcessDefinition | None:
-    """Return the latest version of *process_id* deployed for *organisation_id* (``None``: shared)."""
+    """Return the latest version of *process_id* deployed for *organisation_id* (``None``: shared).
+
+    Test definitions (a studio draft tried out, ``is_test``) are never the latest.
+    """
     org_filter = (
         ProcessDefinition.organisation_id.is_(None)
         if organisation_id is None
@@ -116,7 +129,7 @@ def latest_definition(
     )
     return session.scalar(
         sa.select(ProcessDefinition)
-        .where(ProcessDefinition.process_id == process_id, org_filter)
+        .where(ProcessDefinition.process_id == process_id, org_filter, ProcessDefinition.is_test.is_(False))
         .order_by(ProcessDefinition.version.desc())
         .limit(1)
     )
@@ -135,13 +148,17 @@ def resolve_definition(session: so.Session, process_id: str, organisation_id: in
 
 
 def visible_definitions(session: so.Session, organisation_id: int) -> list[ProcessDefinition]:
-    """Return the definition each process id resolves to for the organisation, sorted by name."""
+    """Return the definition each process id resolves to for the organisation, sorted by name.
+
+    Test definitions (``is_test``) are left out, as :func:`latest_definition` leaves them out.
+    """
     candidates = session.scalars(
         sa.select(ProcessDefinition).where(
             sa.or_(
                 ProcessDefinition.organisation_id.is_(None),
                 ProcessDefinition.organisation_id == organisation_id,
-            )
+            ),
+            ProcessDefinition.is_test.is_(False),
         )
     )
     # Same rule as resolve_definition, in one query: own versions over shared ones, then the latest.

@@ -194,10 +194,12 @@ def start_by_message(
     actor: str | None,
     business_key: str | None = None,
     title: str | None = None,
+    is_test: bool = False,
 ) -> ProcessInstance:
     """Start *definition* through its start event on message *name*, with *payload* as the message.
 
     If that start event has a form, the payload must satisfy it, as a start by hand would.
+    *is_test* marks a studio test instance (see :mod:`engine.studio`).
 
     :raises FormValidationError: the payload does not satisfy the start event's form.
     """
@@ -212,7 +214,12 @@ def start_by_message(
     payload = checked_start_data(session, definition, event, payload)
     starter = get_user_or_none(session, actor)
     instance = create_instance(
-        definition, organisation_id, starter.id if starter else None, business_key=business_key, title=title
+        definition,
+        organisation_id,
+        starter.id if starter else None,
+        business_key=business_key,
+        title=title,
+        is_test=is_test,
     )
     op = InstanceOperation(session, instance, actor=actor)
     op.audit(

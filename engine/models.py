@@ -78,6 +78,9 @@ class Organisation(Base):
     # restored backup) share a version: a cache never serves one database's rows for another's.
     identity_version: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=new_version)
     definitions_version: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=new_version)
+    # The platform organisation's process owners own the shared process versions: deploying from
+    # their drafts makes shared versions (organisation NULL), see engine/studio.py.
+    is_platform: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
 
 class User(Base):
@@ -191,6 +194,9 @@ class ProcessDefinition(Base):
     # Names of the process and its elements by language, from the bundle's names.json:
     # {element id: {"sv": ..., "fi": ...}}; the BPMN's own names where a language has none.
     translated_names: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict, server_default="{}")
+    # A studio draft's test deployment ("Try it"): never resolved by any lookup, its version
+    # numbers negative (engine/studio.py).
+    is_test: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
 
     deployment: so.Mapped[Deployment] = so.relationship()
@@ -218,12 +224,57 @@ class ProcessInstance(Base):
     state: so.Mapped[str] = so.mapped_column(sa.Text)
     serializer_version: so.Mapped[str] = so.mapped_column(sa.String(16))
     lock_version: so.Mapped[int] = so.mapped_column(default=1)
+    # Started from a studio draft to try it: tasks go to the tester, no e-mails, not in reports.
+    is_test: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     definition: so.Mapped[ProcessDefinition] = so.relationship()
     organisation: so.Mapped[Organisation] = so.relationship()
     started_by: so.Mapped[User | None] = so.relationship()
 
     __mapper_args__ = {"version_id_col": lock_version}
+
+
+class ProcessDraft(Base):
+    """An organisation's not yet deployed copy of a process bundle, edited in the studio.
+
+    One per organisation and process id; ``base_definition_id`` is the version
+    it was copied from (NULL for an imported or new bundle). ``lock_version``
+    counts saves, so that two editors cannot overwrite each other unseen.
+    """
+
+    __tablename__ = "process_draft"
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "process_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"))
+    process_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    base_definition_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("process_definition.id", ondelete="SET NULL")
+    )
+    updated_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    updated_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    lock_version: so.Mapped[int] = so.mapped_column(default=1)
+
+    base_definition: so.Mapped[ProcessDefinition | None] = so.relationship()
+    files: so.Mapped[list[ProcessDraftFile]] = so.relationship(
+        back_populates="draft", order_by="ProcessDraftFile.name", cascade="all, delete-orphan"
+    )
+
+
+class ProcessDraftFile(Base):
+    """One file (BPMN, DMN or JSON) of a draft; may be a broken model until deployed."""
+
+    __tablename__ = "process_draft_file"
+    __table_args__ = (sa.UniqueConstraint("draft_id", "name"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    draft_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("process_draft.id", ondelete="CASCADE"))
+    name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(16))
+    content: so.Mapped[str] = so.mapped_column(sa.Text)
+
+    draft: so.Mapped[ProcessDraft] = so.relationship(back_populates="files")
 
 
 # Leading columns of the inbox indexes: one organisation's open tasks, assigned to one user or to none.

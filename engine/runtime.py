@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -117,10 +118,12 @@ def create_instance(
     business_key: str | None = None,
     title: str | None = None,
     parent_instance_id: int | None = None,
+    is_test: bool = False,
 ) -> ProcessInstance:
     """Return a new, not yet started instance of *definition*; its row is written when it is saved.
 
     :meth:`InstanceOperation.save` inserts it with its first state, in one statement.
+    *is_test* marks a studio test instance (see :mod:`engine.studio`).
     """
     now = utcnow()
     instance = ProcessInstance(
@@ -137,6 +140,7 @@ def create_instance(
         state="",
         serializer_version="",
         lock_version=1,
+        is_test=is_test,
     )
     instance.definition = definition
     return instance
@@ -160,7 +164,11 @@ def manual_start_event(session: so.Session, definition: ProcessDefinition) -> St
     its start event (the one with a form, if several): the form's data is the
     message's payload. ``None``: the process has neither (it starts on timers).
     """
-    spec = load_parsed(session, definition).specs[definition.process_id]
+    return manual_start_event_of(load_parsed(session, definition).specs[definition.process_id])
+
+
+def manual_start_event_of(spec: BpmnProcessSpec) -> StartEvent | None:
+    """Return the start event of *spec* a start by hand goes through (see :func:`manual_start_event`)."""
     events = [ts for ts in spec.task_specs.values() if isinstance(ts, StartEvent)]
     plain = [e for e in events if isinstance(e.event_definition, NoneEventDefinition)]
     by_message = [e for e in events if _message_name(e) is not None]

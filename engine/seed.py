@@ -100,7 +100,7 @@ def _date(value: str | None) -> dt.date | None:
 def load_seed(session: so.Session, data: dict[str, Any]) -> list[dict[str, Any]]:
     """Write organisations, their parameters, shared parameters and users from *data*.
 
-    *data* has ``organisations`` (``key``, ``name``, ``groups``, ``parameters``),
+    *data* has ``organisations`` (``key``, ``name``, ``platform``, ``groups``, ``parameters``),
     ``shared_parameters`` and ``users`` (``username``, ``organisation``,
     ``roles``, ``groups``, ``password``...); groups have ``key``, ``name`` and
     ``names`` by language (``{"sv": ..., "fi": ...}``); parameters have ``key``,
@@ -113,6 +113,8 @@ def load_seed(session: so.Session, data: dict[str, Any]) -> list[dict[str, Any]]
     """
     for org in data.get("organisations", []):
         organisation = add_organisation(session, org["key"], name=org["name"])
+        # The platform organisation's process owners deploy the shared versions (engine/studio.py).
+        organisation.is_platform = bool(org.get("platform", False))
         for group in org.get("groups", []):
             set_group(
                 session, organisation.id, group["key"], name=group["name"], names=group.get("names") or {}

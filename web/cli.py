@@ -191,6 +191,8 @@ def deploy(paths: tuple[str, ...], organisation: str | None, as_json: bool) -> N
     with _transaction() as session:
         for path in paths:
             results.extend(engine.deploy_path(session, path, organisation=organisation))
+    # Each process of a bundle carries the bundle's warnings: print each once.
+    warnings = list(dict.fromkeys(w for r in results for w in r.warnings))
     payload = {
         "deployed": [
             {
@@ -200,12 +202,21 @@ def deploy(paths: tuple[str, ...], organisation: str | None, as_json: bool) -> N
                 "changed": r.changed,
             }
             for r in results
-        ]
+        ],
+        "warnings": [w.as_dict() for w in warnings],
     }
     text = "\n".join(
-        f"{r.process_id} v{r.version}{'' if r.changed else ' (unchanged)'} "
-        f"for {r.organisation or 'all organisations'}"
-        for r in results
+        [
+            *(
+                f"{r.process_id} v{r.version}{'' if r.changed else ' (unchanged)'} "
+                f"for {r.organisation or 'all organisations'}"
+                for r in results
+            ),
+            *(
+                f"warning: {w.where()}: {w.message}" if w.where() else f"warning: {w.message}"
+                for w in warnings
+            ),
+        ]
     )
     _emit(as_json, payload, text)
 

@@ -45,7 +45,8 @@ def setup_org(cli: Any) -> None:
 def test_full_cycle_through_the_cli(cli: Any, setup_org: None) -> None:
     deployed = _json(cli("deploy", str(FIXTURES / "approval"), "--json"))
     assert deployed == {
-        "deployed": [{"process_id": "approval", "version": 1, "organisation": None, "changed": True}]
+        "deployed": [{"process_id": "approval", "version": 1, "organisation": None, "changed": True}],
+        "warnings": [],
     }
     started = _json(cli("start", "approval", "--org", "north", "--user", "anna", "--json"))
     assert started["status"] == "running"

@@ -56,7 +56,9 @@ def _check_0005(db: sa.Engine) -> None:
         user = s.get_one(engine.User, 101)
         assert (user.language, user.notify_by_email) == (None, True)
         assert s.get_one(engine.Group, 1).translated_names == {}
-        assert s.get_one(engine.ProcessDefinition, 1).translated_names == {}
+        # One column, not the row: later migrations add columns the model already has.
+        names = engine.ProcessDefinition.translated_names
+        assert s.scalar(sa.select(names).where(engine.ProcessDefinition.id == 1)) == {}
         # New rows get the same defaults from the models.
         s.add(engine.User(username="bo"))
         s.flush()

@@ -38,6 +38,7 @@ USERS = {
     "approver": "{org}-boss",
     "admin": "{org}-admin",
     "auditor": "{org}-auditor",
+    "process_owner": "{org}-owner",
 }
 
 _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
@@ -77,13 +78,14 @@ def password_hash() -> str:
 
 @pytest.fixture
 def users(session_factory: so.sessionmaker[so.Session], orgs: None, password_hash: str) -> None:
-    """Give every user of the ``orgs`` fixture a password, and add case handlers and auditors."""
+    """Give every user of the ``orgs`` fixture a password, and add case handlers, auditors, process owners."""
     with session_factory.begin() as s:
         for org in ("north", "south"):
             engine.add_user(
                 s, f"{org}-handler", organisation=org, roles=["case_handler"], groups=["handlers"]
             )
             engine.add_user(s, f"{org}-auditor", organisation=org, roles=["auditor"], groups=[])
+            engine.add_user(s, f"{org}-owner", organisation=org, roles=["process_owner"], groups=[])
             for template in USERS.values():
                 engine.get_user(s, template.format(org=org)).password_hash = password_hash
 
