@@ -53,7 +53,10 @@ MAX_COMBINATIONS = 200_000
 
 # What SpiffWorkflow puts in place of '?' (outside quotes) before it evaluates a cell.
 _INPUT_NAME = "dmninputexpr"
-_QUESTION_MARK = re.compile(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")
+#: Longer cells are not analysed (a warning says so): reading them is left to the sandbox at run time.
+MAX_CELL_CHARS = 2000
+#: Tables with more rules are not analysed: the overlap check compares every two rules in the web process.
+MAX_RULES = 500
 _FEEL_RANGE = re.compile(r"^\s*([\[\(\]])\s*(.+?)\s*\.\.\s*(.+?)\s*([\]\)\[])\s*$")
 _FEEL_WORDS = {"true": "True", "false": "False", "null": "None"}
 _COMPARISONS: dict[type, tuple[str, Callable[[Any, Any], bool]]] = {
@@ -248,9 +251,30 @@ def read_cell(expression: str | None, text: str | None) -> _Reading:
         return _Reading(not_analysed="it cannot be read", misread=_unreadable(text))
 
 
+def _replace_question_marks(text: str) -> str:
+    """Put the input's name in place of each '?' outside quotes, as SpiffWorkflow does, in linear time.
+
+    SpiffWorkflow's pattern replaces a '?' when the quotes after it pair up
+    (an even number of ``'`` and ``"`` follow it); this counts them from the end
+    instead of matching the lookahead again at every '?' (quadratic on a long cell).
+    """
+    parts: list[str] = []
+    quotes_after = 0
+    for char in reversed(text):
+        if char == "?" and quotes_after % 2 == 0:
+            parts.append(_INPUT_NAME)
+            continue
+        if char in "'\"":
+            quotes_after += 1
+        parts.append(char)
+    return "".join(reversed(parts))
+
+
 def _read(expression: str | None, text: str) -> _Reading:
+    if len(text) > MAX_CELL_CHARS:
+        raise _NotAnalysed(f"it is longer than {MAX_CELL_CHARS} characters")
     if "?" in text:
-        replaced = _QUESTION_MARK.sub(_INPUT_NAME, text)
+        replaced = _replace_question_marks(text)
         if _INPUT_NAME in replaced:
             reading = _Reading()
             reading.test = _predicate(ast.parse(replaced, mode="eval").body, reading)
@@ -639,6 +663,17 @@ def _combination(columns: Sequence[_Column], chosen: Sequence[int], *, say: Call
 
 def decision_problems(table: DecisionTable) -> list[Problem]:
     """Return what is wrong with *table* (errors: overlapping rows of a UNIQUE table) and what to look at."""
+    if len(table.rules) > MAX_RULES:
+        return [
+            Problem(
+                f"{_where(table)} has {len(table.rules)} rules, more than the {MAX_RULES} analysed: "
+                "overlaps and gaps are unknown",
+                severity="warning",
+                file=table.file,
+                line=table.line,
+                element=table.decision_id,
+            )
+        ]
     try:
         columns = [
             _column(item, [rule.inputs[i] for rule in table.rules]) for i, item in enumerate(table.inputs)
@@ -692,13 +727,18 @@ def _cell_sets(columns: Sequence[_Column], rule: int, unknown: str) -> list[int]
     ]
 
 
+def _shortened(text: str, limit: int = 60) -> str:
+    """Return *text* as a message quotes it: at most *limit* characters, an ellipsis where cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _unanalysed(table: DecisionTable, columns: Sequence[_Column], rules: Iterable[int]) -> str:
     parts = []
     for r in rules:
         for c, column in enumerate(columns):
             reading = column.readings[r]
             if column.cells[r] is None and reading.not_analysed:
-                cell = table.rules[r].inputs[c]
+                cell = _shortened(table.rules[r].inputs[c] or "")
                 parts.append(
                     f"row {table.rules[r].row} {cell!r} ({column.input.title}: {reading.not_analysed})"
                 )

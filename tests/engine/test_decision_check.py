@@ -13,7 +13,7 @@ import pytest
 
 import engine
 from engine._specs import BundleFile, parse_bundle, read_bundle
-from engine.decision_check import decision_file_problems
+from engine.decision_check import MAX_RULES, decision_file_problems
 from tests.conftest import FIXTURES, PROCESSES
 
 DECISION_BPMN = (FIXTURES / "decision" / "decision.bpmn").read_text()
@@ -256,3 +256,20 @@ def test_numbers_beyond_analysis_are_a_warning_not_a_failure() -> None:
         problem.message
         == "decision 'ProcedureChoice' was not analysed (OverflowError): overlaps and gaps are unknown"
     )
+
+
+def test_a_long_cell_is_not_analysed_and_reading_it_stays_linear() -> None:
+    # SpiffWorkflow's '?' pattern is quadratic: 60 000 of them took minutes when read with it.
+    content = dmn([VALUE], [["?" * 60_000], ["&gt; 5"]])
+    found = messages(content)
+    assert found, "the long cell is not mentioned"
+    assert all("longer than 2000 characters" in m for m in found)
+    assert all(len(m) < 600 for m in found), "a message quotes the whole cell"
+
+
+def test_a_table_of_more_rules_than_analysed_is_a_warning_not_a_slow_deploy() -> None:
+    rows = [[f"{n}"] for n in range(MAX_RULES + 1)]
+    (problem,) = findings(dmn([VALUE], rows))
+    assert problem.severity == "warning"
+    assert f"{MAX_RULES + 1} rules, more than the {MAX_RULES} analysed" in problem.message
+    parse_bundle(bundle(dmn([VALUE], rows)))  # deploys
