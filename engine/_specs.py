@@ -315,7 +315,16 @@ def parse_bundle(files: list[BundleFile], *, check_form_schemas: bool = True) ->
     _record_messages(parsed, parser)
     if check_form_schemas:  # at deploy: versions deployed before these checks keep running
         from .decision_check import check_decision_tables  # (it builds on this module)
+        from .expressions import bpmn_code_problems
 
+        for item in files:
+            if item.kind == "bpmn":
+                for problem in bpmn_code_problems(roots[item.name], item.name):
+                    if problem.severity == "error":
+                        raise DeploymentError(
+                            problem.message, file=problem.file, line=problem.line, element=problem.element
+                        )
+                    parsed.warnings.append(problem)
         parsed.warnings.extend(check_decision_tables(files, roots))
     if check_form_schemas:
         parsed.translated_names = _translated_names(parsed, parser)

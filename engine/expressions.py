@@ -10,6 +10,10 @@ message and the line of the code it names. Nothing is ever evaluated.
 Besides what the compiler refuses, a call of a builtin the sandbox forbids
 (``open(...)``, ``eval(...)``, ``type(...)``) is reported: it compiles, but
 fails whenever it runs.
+
+At deploy, :func:`bpmn_code_problems` does the same for every condition,
+script, timer and message payload of a BPMN file: what the compiler refuses is
+an error (the deploy is refused, naming the element), a forbidden call a warning.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
 
 from ._sandbox import _FORBIDDEN, SCRIPT_FILENAME, _compile
-from .errors import DataError, ScriptError
+from .errors import DataError, Problem, ScriptError
 
 #: What the studio checks: an ``expression`` is evaluated for a value, a ``script`` is run for its effects.
 KINDS: dict[str, str] = {"expression": "eval", "script": "exec"}
@@ -114,3 +121,68 @@ def _forbidden_call(text: str, mode: str) -> tuple[str, int | None] | None:
         and node.func.id not in defined
     )
     return (calls[0][2], calls[0][0]) if calls else None
+
+
+# -- at deploy ----------------------------------------------------------------------------------------
+
+_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+_SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+#: The elements of a BPMN file whose text the engine compiles, and how: (namespace, local name) → kind.
+BPMN_CODE: dict[tuple[str, str], str] = {
+    (_BPMN, "conditionExpression"): "expression",
+    (_BPMN, "condition"): "expression",  # of a conditional event
+    (_BPMN, "script"): "script",
+    (_BPMN, "loopCardinality"): "expression",
+    (_BPMN, "completionCondition"): "expression",
+    (_BPMN, "timeDate"): "expression",
+    (_BPMN, "timeDuration"): "expression",
+    (_BPMN, "timeCycle"): "expression",
+    (_SPIFF, "preScript"): "script",
+    (_SPIFF, "postScript"): "script",
+    (_SPIFF, "messagePayload"): "expression",
+}
+
+
+def bpmn_code_problems(root: Any, file_name: str) -> list[Problem]:
+    """Compile every condition, script, timer and payload of a parsed BPMN file as the sandbox would.
+
+    Returns an error for each text the sandbox's compiler refuses (the case would
+    stop there the first time it ran it) and a warning for each call of a builtin
+    the sandbox forbids at run time. Each names the file, the line of the code in
+    the file and the id of the element it belongs to (the sequence flow of a
+    condition, the task of a script). Nothing is run.
+    """
+    problems: list[Problem] = []
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        qname = etree.QName(node)
+        kind = BPMN_CODE.get((qname.namespace or "", qname.localname))
+        text = node.text or ""
+        if kind is None or not text.strip():
+            continue
+        owner = next((n for n in node.iterancestors() if n.get("id")), None)
+        element = owner.get("id") if owner is not None else None
+        try:
+            check = check_code(text, kind)
+        except DataError as exc:
+            problems.append(Problem(str(exc), file=file_name, line=node.sourceline, element=element))
+            continue
+        if check.error is None:
+            continue
+        # The code starts on the element's line, or on the next when the text begins with a newline.
+        line = node.sourceline
+        if line is not None and check.line:
+            line += check.line - 1
+        severity = "warning" if check.error.endswith("() is not allowed") else "error"
+        what = "condition" if kind == "expression" else "script"
+        problems.append(
+            Problem(
+                f"the sandbox refuses this {what} ({qname.localname}): {check.error}",
+                severity=severity,
+                file=file_name,
+                line=line,
+                element=element,
+            )
+        )
+    return problems

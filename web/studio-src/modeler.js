@@ -11,6 +11,7 @@ import { translateModule } from "./modeler/translate.js";
 import { ProblemPins } from "./modeler/problems.js";
 import { DeployDialog } from "./modeler/deploy.js";
 import { restoreUnresolvedReferences } from "./modeler/references.js";
+import { layoutProcess } from "bpmn-auto-layout";
 
 const root = document.getElementById("studio-modeler");
 
@@ -130,9 +131,24 @@ async function start() {
       xml = result.data;
     }
     current = name;
+    // A model written without a layout (by hand, or by a tool that writes none) is laid out here, so
+    // that it can be seen and edited at all; saving keeps the layout.
+    const laidOut = !/BPMNDiagram\b/.test(xml);
+    if (laidOut) {
+      try {
+        xml = await layoutProcess(xml);
+      } catch (error) {
+        setStatus(translate("Could not load %(file)s: %(message)s", { file: name, message: String(error) }), "error");
+        return;
+      }
+    }
     const { warnings } = await modeler.importXML(xml);
     restoreUnresolvedReferences(modeler.get("moddle"), warnings);
     showDiagram(modeler.get("canvas"));
+    if (laidOut && !readOnly) {
+      markDirty();
+      setStatus(translate("The diagram had no layout: Procflow laid it out. Save to keep it."));
+    }
     for (const link of root.querySelectorAll("[data-open-bpmn]")) {
       link.toggleAttribute("aria-current", link.dataset.openBpmn === name);
     }

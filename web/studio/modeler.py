@@ -174,6 +174,7 @@ CLIENT_TEXTS = (
     N_("Saving…"),
     N_("Saved"),
     N_("Unsaved changes"),
+    N_("The diagram had no layout: Procflow laid it out. Save to keep it."),
     N_("Validate"),
     N_("Validating…"),
     N_("No problems found"),
