@@ -125,7 +125,9 @@ def test_a_process_owner_adds_a_user_task_with_a_form_and_a_requesters_new_case_
     # Back in the modeler: validate pins the error on the new task; fix it; validate again.
     _back_to_modeler(page)
     page.locator('[data-action="validate"]').click()
-    expect(page.locator("[data-problem-list] li").first).to_contain_text("longer than the limit of 100 years", timeout=20_000)
+    expect(page.locator("[data-problem-list] li").first).to_contain_text(
+        "longer than the limit of 100 years", timeout=20_000
+    )
     expect(page.locator(f'.djs-element.studio-problem-error[data-element-id="{task}"]')).to_be_attached()
     _shot(page, "done-when-error-pinned")
     select(page, task)

@@ -192,7 +192,7 @@ async function start() {
     }
     const found = result.data.problems || [];
     problems.show(found);
-    setStatus(found.length ? translate("%(count)s problems", { count: found.length }) : translate("No problems found"), found.length ? "error" : "ok");
+    setStatus(found.length ? translate("Problems: %(count)s", { count: found.length }) : translate("No problems found"), found.length ? "error" : "ok");
     return found;
   }
 

@@ -186,7 +186,7 @@ CLIENT_TEXTS = (
     N_("Could not save %(file)s: %(message)s"),
     N_("Could not load %(file)s: %(message)s"),
     N_("The request failed: %(message)s"),
-    N_("%(count)s problems"),
+    N_("Problems: %(count)s"),
     N_("Open the editor of %(file)s"),
     N_("Deploy a new version"),
     N_("Added"),
