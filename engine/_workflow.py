@@ -595,6 +595,7 @@ class InstanceOperation:
                         payload=event.payload,
                         source_instance_id=self.instance.id,
                         actor=self.actor,
+                        is_test=bool(self.instance.is_test),
                     )
         finally:
             _in_flight.reset(flight)

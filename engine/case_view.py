@@ -292,7 +292,14 @@ def register_message(
                 "it cannot be registered by hand; send it through the API"
             )
         body[prop["expression"]] = wait.correlation[prop["name"]]
-    reached = send_message(session, message, body, organisation=instance.organisation.key, user=user)
+    reached = send_message(
+        session,
+        message,
+        body,
+        organisation=instance.organisation.key,
+        user=user,
+        test_cases=bool(instance.is_test),
+    )
     if instance not in reached:
         raise InvalidStateError(f"Message {message!r} did not reach instance {instance_id}")
     return reached

@@ -4,6 +4,11 @@ A message goes to every waiting instance of the organisation whose expected
 correlation values equal the message's (found through the indexed
 subscription table); if none waits, every process with a message start event
 of that name is started with it.
+
+Studio test cases (``is_test``) and real cases never exchange messages: a
+message from outside, or thrown by a real case, reaches and starts real cases
+only; one thrown by a test case reaches test cases only, and what it starts is
+a test case too.
 """
 
 from __future__ import annotations
@@ -53,17 +58,22 @@ def send_message(
     *,
     organisation: str,
     user: str | None = None,
+    test_cases: bool = False,
 ) -> list[ProcessInstance]:
     """Deliver message *name* within *organisation*; return the instances it reached or started.
 
-    Runs in the caller's transaction. The payload's keys become task data, so
-    they follow the rules of a task submission (see :func:`engine.complete_task`).
+    It reaches real cases only; with *test_cases*, studio test cases only (a
+    message registered on a test case's page). Runs in the caller's transaction.
+    The payload's keys become task data, so they follow the rules of a task
+    submission (see :func:`engine.complete_task`).
 
     :raises NotFoundError: unknown organisation, or nothing waits for or starts on this message.
     :raises DataError: a payload key is a reserved name, or the payload nests too deep.
     """
     org = get_organisation(session, organisation)
-    reached = _deliver(session, org.id, name, dict(payload or {}), actor=user, source_instance_id=None)
+    reached = _deliver(
+        session, org.id, name, dict(payload or {}), actor=user, source_instance_id=None, is_test=test_cases
+    )
     if not reached:
         raise NotFoundError(f"No instance waits for message {name!r} and no process starts on it")
     return reached
@@ -77,12 +87,22 @@ def deliver_thrown_message(
     payload: Any,
     source_instance_id: int,
     actor: str | None,
+    is_test: bool = False,
 ) -> list[ProcessInstance]:
-    """Route a message an instance threw; unmatched messages are dropped (and audited by the caller)."""
+    """Route a message an instance threw; unmatched messages are dropped (and audited by the caller).
+
+    *is_test*: the sender is a studio test case, so only test cases receive it.
+    """
     body = payload if isinstance(payload, dict) else {"payload": payload}
     try:
         return _deliver(
-            session, organisation_id, name, body, actor=actor, source_instance_id=source_instance_id
+            session,
+            organisation_id,
+            name,
+            body,
+            actor=actor,
+            source_instance_id=source_instance_id,
+            is_test=is_test,
         )
     except FormValidationError as exc:
         # The sender's model built the payload; its user cannot fix it field by field.
@@ -100,6 +120,7 @@ def _deliver(
     *,
     actor: str | None,
     source_instance_id: int | None,
+    is_test: bool = False,
 ) -> list[ProcessInstance]:
     errors = submitted_data_errors(payload)
     if errors:
@@ -123,6 +144,7 @@ def _deliver(
             MessageSubscription.message_name == name,
             MessageSubscription.correlation_key.in_(keys),
             ProcessInstance.status.in_(("running", "waiting")),
+            ProcessInstance.is_test == is_test,
         )
         .order_by(MessageSubscription.id)
     )
@@ -137,6 +159,7 @@ def _deliver(
             op.instance.id == source_instance_id
             or op.instance.organisation_id != organisation_id
             or op.instance.status not in ("running", "waiting")
+            or bool(op.instance.is_test) != is_test
         ):
             continue
         if _catch(op, name, payload):
@@ -158,7 +181,11 @@ def _deliver(
         return reached
     for definition in definitions:
         if name in (definition.message_starts or []):
-            reached.append(start_by_message(session, definition, organisation_id, name, payload, actor=actor))
+            reached.append(
+                start_by_message(
+                    session, definition, organisation_id, name, payload, actor=actor, is_test=is_test
+                )
+            )
     return reached
 
 

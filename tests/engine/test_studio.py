@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
@@ -372,3 +373,51 @@ def test_the_demo_has_one_platform_organisation_and_a_process_owner_everywhere(
                 sa.select(engine.Membership.roles).where(engine.Membership.organisation_id == organisation.id)
             ).all()
             assert any("process_owner" in r for r in roles), organisation.key
+
+
+ASKED = {"ref": "R-7", "question": "Deliver on Monday?", "urgent": False, "channel": "email"}
+
+
+def _waiting_for_a_reply(s: so.Session, instance: engine.ProcessInstance, user: str) -> None:
+    (task,) = [t for t in engine.list_tasks(s, instance_id=instance.id) if t.bpmn_id == "ask"]
+    engine.complete_task(s, task.id, user=user, data=ASKED)
+
+
+def test_test_cases_and_real_cases_never_exchange_messages(session_factory: Factory, owners: None) -> None:
+    with session_factory.begin() as s:
+        engine.add_user(s, "north-handler", organisation="north", roles=["case_handler"], groups=["handlers"])
+        engine.deploy_path(s, FIXTURES / "case_page", organisation="north")
+        engine.set_parameter(
+            s, "jurisdiction", "SE", organisation_id=_org_id(s, "north"), valid_from=dt.date(2000, 1, 1)
+        )
+        real = engine.start_instance(s, "follow_up", organisation="north", user="north-req")
+        _waiting_for_a_reply(s, real, "north-handler")
+        draft = studio.open_draft(s, _org_id(s, "north"), "follow_up", user="north-owner")
+        test = studio.start_test_instance(s, draft, user="north-owner")
+        _waiting_for_a_reply(s, test, "north-owner")
+        real_id, test_id = real.id, test.id
+
+    # A reply from outside with the reference both wait for reaches the real case only.
+    with session_factory.begin() as s:
+        reached = engine.send_message(
+            s, "customer_reply", {"ref": "R-7"}, organisation="north", user="north-req"
+        )
+        assert [i.id for i in reached] == [real_id]
+    # Registered on the test case's page, it reaches the test case only.
+    with session_factory.begin() as s:
+        engine.add_user(s, "north-owner", organisation="north", groups=["handlers"])
+        reached = engine.register_message(
+            s,
+            test_id,
+            "customer_reply",
+            {"message": "Monday suits us."},
+            user="north-owner",
+            organisation_id=_org_id(s, "north"),
+        )
+        assert [i.id for i in reached] == [test_id]
+    with session_factory() as s:
+        names = {
+            i: [t.bpmn_id for t in engine.list_tasks(s, instance_id=i) if t.state == "ready"]
+            for i in (real_id, test_id)
+        }
+    assert names == {real_id: ["read_reply"], test_id: ["read_reply"]}
