@@ -83,10 +83,30 @@ def _fast_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine._workflow, "SCRIPT_TIME_LIMIT", 0.3)
 
 
+# What the sandbox's compiler refuses, deploy refuses already (engine.expressions.bpmn_code_problems).
+REFUSED_AT_DEPLOY = {"dunder-import", "import", "subclasses", "generator-frame"}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_AT_DEPLOY))
+def test_an_escape_the_compiler_refuses_is_refused_at_deploy(
+    session_factory: Factory, orgs: None, double_connector: None, name: str
+) -> None:
+    with pytest.raises(engine.DeploymentError) as refused:
+        _deploy(session_factory, ESCAPES[name])
+    assert refused.value.element == "run_script"
+    assert "the sandbox refuses this script" in refused.value.message
+
+
 @pytest.mark.parametrize("script", ESCAPES.values(), ids=ESCAPES.keys())
 def test_escape_attempt_puts_the_instance_in_error(
-    session_factory: Factory, orgs: None, double_connector: None, script: str
+    session_factory: Factory,
+    orgs: None,
+    double_connector: None,
+    script: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # As for a version deployed before deploy checked code: the run-time wall stops it on its own.
+    monkeypatch.setattr(engine.expressions, "bpmn_code_problems", lambda root, file_name: [])
     _deploy(session_factory, script)
     instance = _start(session_factory, value=1)
     assert instance.status == "error"
