@@ -278,7 +278,17 @@ def test_connector_condition_payload_and_correlation_write_spiff_xml(page: Any, 
     condition = group(page, "procflow-condition").locator('[data-entry-id="conditionExpression"] .cm-content')
     expect(condition).to_have_text("procedure != 'direct'")
     replace_code(page, condition, "procedure not in ('direct', 'small')")
+    page.wait_for_function(
+        """() => window.procflowModeler.get("elementRegistry").get("f_stop").businessObject
+          .conditionExpression.body === "procedure not in ('direct', 'small')" """
+    )
     select(page, "report_goal_task")
+    # The panel may still be settling on the flow (a debounced write): select again until it shows the task.
+    for _ in range(3):
+        if page.locator('[data-group-id="group-procflow-message"]').count():
+            break
+        page.wait_for_timeout(1000)
+        select(page, "report_goal_task")
     message = group(page, "procflow-message")
     replace_code(
         page, message.locator('[data-entry-id="messagePayload"] .cm-content'), "{'goal_plan_ref': ref}"
