@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -91,36 +92,53 @@ def start(process_id: str) -> Response | tuple[str, int] | str:
     title = request.form.get("title", "").strip()[:300] or None
     definition = _definition(process_id)
     start_form = engine.start_form(db, definition)
-    data: dict[str, Any] = {}
-    if start_form is not None:
-
-        def refuse_file(path: str, upload: Any) -> str:
-            # There is no case yet to keep a file with; attach files in the first task.
-            raise engine.FormValidationError({path: [_("Attach files in the case's first task.")]})
-
-        submission = forms.parse_submission(
-            start_form[0],
-            start_form[1],
-            request.form,
-            request.files,
-            store_file=refuse_file,
-            time_zone=time_zone(),
-        )
-        if submission.action:
-            return _render_start(definition, start_form, values=submission.values, title=title or "")
-        errors = forms.validate_submission(start_form[0], submission.data, time_zone=time_zone())
-        if submission.errors or errors:
-            errors.update(submission.errors)
-            return _render_start(
-                definition, start_form, values=submission.values, errors=errors, title=title or ""
-            ), 422
-        g.rerender_form = lambda errors: _render_start(
-            definition, start_form, values=submission.values, errors=errors, title=title or ""
-        )
-        data = submission.data
+    data, response = read_start_submission(
+        start_form, lambda **page: _render_start(definition, start_form, title=title or "", **page)
+    )
+    if response is not None:
+        return response
     instance = engine.start_instance(
         db, process_id, organisation=g.organisation.key, user=g.user.username, title=title, data=data
     )
+    return open_first_task(db, instance)
+
+
+def read_start_submission(
+    start_form: tuple[dict[str, Any], dict[str, Any]] | None, render: Callable[..., Any]
+) -> tuple[dict[str, Any], Any]:
+    """Read and check the start form's fields from the request: ``(data, None)``, or ``({}, page)``.
+
+    *render(values=..., errors=...)* draws the start page again: after a row
+    button (with the values), or with the messages beside their fields (422).
+    Files are refused: there is no case yet to keep them with. Errors the engine
+    finds later come back through ``g.rerender_form`` (see :mod:`web.errors`).
+    """
+    if start_form is None:
+        return {}, None
+
+    def refuse_file(path: str, upload: Any) -> str:
+        raise engine.FormValidationError({path: [_("Attach files in the case's first task.")]})
+
+    submission = forms.parse_submission(
+        start_form[0],
+        start_form[1],
+        request.form,
+        request.files,
+        store_file=refuse_file,
+        time_zone=time_zone(),
+    )
+    if submission.action:
+        return {}, render(values=submission.values)
+    errors = forms.validate_submission(start_form[0], submission.data, time_zone=time_zone())
+    if submission.errors or errors:
+        errors.update(submission.errors)
+        return {}, (render(values=submission.values, errors=errors), 422)
+    g.rerender_form = lambda errors: render(values=submission.values, errors=errors)
+    return submission.data, None
+
+
+def open_first_task(db: Any, instance: engine.ProcessInstance) -> Response:
+    """Send the starter to the case's first task that is theirs, else to the case page."""
     first = next(iter(engine.list_tasks(db, instance_id=instance.id, user=g.user.username)), None)
     if first is not None:
         return redirect(url_for("tasks.task", task_id=first.id), code=303)

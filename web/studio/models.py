@@ -40,6 +40,7 @@ import forms
 
 from ..db import db_session
 from ..i18n import current_language, time_zone
+from ..processes import open_first_task, read_start_submission
 from . import bp
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -484,35 +485,11 @@ def _try_with_form(process_id: str) -> Any:
         start_form = engine.studio.draft_start_form(session, draft)
     except engine.DeploymentError:
         return _render_try(process_id, draft), 422  # the page names the problem
-    data: dict[str, Any] = {}
-    if start_form is not None:
-
-        def refuse_file(path: str, upload: Any) -> str:
-            raise engine.FormValidationError({path: [_("Attach files in the case's first task.")]})
-
-        submission = forms.parse_submission(
-            start_form[0],
-            start_form[1],
-            request.form,
-            request.files,
-            store_file=refuse_file,
-            time_zone=time_zone(),
-        )
-        if submission.action:
-            return _render_try(process_id, draft, values=submission.values)
-        errors = forms.validate_submission(start_form[0], submission.data, time_zone=time_zone())
-        if submission.errors or errors:
-            errors.update(submission.errors)
-            return _render_try(process_id, draft, values=submission.values, errors=errors), 422
-        g.rerender_form = lambda errors: _render_try(
-            process_id, draft, values=submission.values, errors=errors
-        )
-        data = submission.data
+    data, response = read_start_submission(start_form, lambda **page: _render_try(process_id, draft, **page))
+    if response is not None:
+        return response
     instance = engine.studio.start_test_instance(session, draft, user=_username(), data=data)
-    first = next(iter(engine.list_tasks(session, instance_id=instance.id, user=_username())), None)
-    if first is not None:
-        return redirect(url_for("tasks.task", task_id=first.id), code=303)
-    return redirect(url_for("instances.instance", instance_id=instance.id), code=303)
+    return open_first_task(session, instance)
 
 
 @bp.post("/<process_id>/customise")
