@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import bundle_import, decision_check, decision_try, expressions, studio
 from ._specs import SPEC_CACHE, BundleFile
 from ._submitted import MAX_DATA_DEPTH, load_json
+from .admin_audit import ADMIN_KIND_PREFIX, record_admin_action
 from .attachments import (
     MAX_ATTACHMENT_BYTES,
     add_attachment,
@@ -94,6 +95,7 @@ from .models import (
     CaseReport,
     CaseReportValue,
     Deployment,
+    ExternalIdentity,
     Group,
     HumanTask,
     Job,
@@ -102,8 +104,10 @@ from .models import (
     Organisation,
     OutboxMessage,
     Parameter,
+    PasswordLink,
     ProcessDefinition,
     ProcessInstance,
+    ProcessSetting,
     Schedule,
     User,
 )
@@ -145,6 +149,7 @@ from .time_zones import organisation_time_zone
 from .translated_names import group_names, translated
 
 __all__ = [
+    "ADMIN_KIND_PREFIX",
     "CONNECTORS",
     "INBOX_SORTS",
     "INBOX_VIEWS",
@@ -171,6 +176,7 @@ __all__ = [
     "Deployment",
     "DeploymentError",
     "EmailConnector",
+    "ExternalIdentity",
     "FormValidationError",
     "Group",
     "HumanTask",
@@ -185,10 +191,12 @@ __all__ = [
     "Organisation",
     "OutboxMessage",
     "Parameter",
+    "PasswordLink",
     "PermissionDeniedError",
     "Problem",
     "ProcessDefinition",
     "ProcessInstance",
+    "ProcessSetting",
     "ProcflowError",
     "ReportedSum",
     "ResetTarget",
@@ -252,6 +260,7 @@ __all__ = [
     "organisation_time_zone",
     "read_seed_file",
     "reading_engine",
+    "record_admin_action",
     "record_sign_in_failure",
     "record_sign_in_success",
     "register_message",

@@ -81,6 +81,13 @@ class Organisation(Base):
     # The platform organisation's process owners own the shared process versions: deploying from
     # their drafts makes shared versions (organisation NULL), see engine/studio.py.
     is_platform: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    # Settings an admin edits (/admin/settings). NULL: not set, and scripts see the organisation's
+    # parameters of the same meaning instead (see engine/org_settings.py).
+    organisation_number: so.Mapped[str | None] = so.mapped_column(sa.String(40))
+    country: so.Mapped[str | None] = so.mapped_column(sa.String(2))
+    currency: so.Mapped[str | None] = so.mapped_column(sa.String(3))
+    time_zone: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    default_language: so.Mapped[str | None] = so.mapped_column(sa.String(8))
 
 
 class User(Base):
@@ -111,6 +118,9 @@ class Membership(Base):
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
     organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"))
     roles: so.Mapped[list[Any]] = so.mapped_column(default=list)
+    # Set when an admin deactivates the user in this organisation: they cannot sign in to it, and
+    # their claimed tasks there went back to their groups. NULL: active.
+    deactivated_at: so.Mapped[dt.datetime | None]
 
     user: so.Mapped[User] = so.relationship(back_populates="memberships")
     organisation: so.Mapped[Organisation] = so.relationship()
@@ -393,7 +403,11 @@ class AuditEvent(Base):
     """Append-only record of what happened: the documentation procurement law requires."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (sa.Index("ix_audit_event_instance", "instance_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_audit_event_instance", "instance_id", "id"),
+        # The admin console's audit page: an organisation's events, newest first, by kind.
+        sa.Index("ix_audit_event_organisation", "organisation_id", "id"),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisation.id"))
@@ -437,6 +451,12 @@ class Parameter(Base):
     value: so.Mapped[Any] = so.mapped_column(sa.JSON)
     valid_from: so.Mapped[dt.date] = so.mapped_column(sa.Date)
     valid_to: so.Mapped[dt.date | None] = so.mapped_column(sa.Date)
+    # History is never edited in place: a correction is a newer row with the same start date.
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow, server_default=sa.func.now())
+    created_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    note: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # An organisation's row that says "from valid_from, use the shared value again" (value unused).
+    uses_shared: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
 
 class Schedule(Base):
@@ -555,3 +575,50 @@ class CaseReportValue(Base):
     number_value: so.Mapped[Decimal | None] = so.mapped_column(sa.Numeric(20, 4))
     date_value: so.Mapped[dt.date | None]
     time_value: so.Mapped[dt.datetime | None]
+
+
+class PasswordLink(Base):
+    """A one-time link to set a password: made by an admin for a new user, stored hashed."""
+
+    __tablename__ = "password_link"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    created_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    expires_at: so.Mapped[dt.datetime]
+    used_at: so.Mapped[dt.datetime | None]
+
+    user: so.Mapped[User] = so.relationship()
+
+
+class ProcessSetting(Base):
+    """An organisation's choice for one process id: its own versions, or the shared one again."""
+
+    __tablename__ = "process_setting"
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "process_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"))
+    process_id: so.Mapped[str] = so.mapped_column(sa.String(200))
+    # True: new cases start on the shared version although the organisation has its own.
+    use_shared: so.Mapped[bool] = so.mapped_column(default=False)
+    updated_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    updated_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+
+
+class ExternalIdentity(Base):
+    """A user's account at an OpenID Connect provider: (issuer, subject) signs them in."""
+
+    __tablename__ = "external_identity"
+    __table_args__ = (sa.UniqueConstraint("issuer", "subject"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    issuer: so.Mapped[str] = so.mapped_column(sa.String(500))
+    subject: so.Mapped[str] = so.mapped_column(sa.String(255))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    last_sign_in_at: so.Mapped[dt.datetime | None]
+
+    user: so.Mapped[User] = so.relationship()

@@ -13,7 +13,21 @@ from typing import Any
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from . import api, auth, db, errors, i18n, instances, processes, studio, tasks, user_settings
+from . import (
+    admin,
+    api,
+    auth,
+    db,
+    errors,
+    i18n,
+    instances,
+    password_links,
+    processes,
+    sso,
+    studio,
+    tasks,
+    user_settings,
+)
 from .config import ConfigurationError, load_config
 from .security import security_headers
 
@@ -44,5 +58,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(instances.bp)
     app.register_blueprint(user_settings.bp)
     app.register_blueprint(studio.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(password_links.bp)
+    app.register_blueprint(sso.bp)
     app.register_blueprint(api.bp)
     return app

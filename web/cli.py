@@ -481,3 +481,7 @@ def serve(host: str, port: int) -> None:
         return
     click.echo(f"Procflow web app on http://{host}:{port}/")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+# The admin commands live beside this module and add themselves to the groups above.
+from . import cli_accounts, cli_migrate, cli_params  # noqa: E402,F401

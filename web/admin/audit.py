@@ -1,0 +1,3 @@
+"""Admin console: audit (being built)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Admin console: incidents (being built)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Admin console: migrations (being built)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Admin console: parameters (being built)."""
+
+from __future__ import annotations

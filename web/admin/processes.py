@@ -1,0 +1,3 @@
+"""Admin console: processes (being built)."""
+
+from __future__ import annotations

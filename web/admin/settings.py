@@ -1,0 +1,3 @@
+"""Admin console: settings (being built)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Admin console: users (being built)."""
+
+from __future__ import annotations

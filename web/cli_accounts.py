@@ -1,0 +1,6 @@
+"""Admin commands of the procflow command line: users and groups.
+
+``procflow user deactivate``, ``procflow group add``.
+"""
+
+from __future__ import annotations
