@@ -57,7 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/workers_scale.py $(BENCH_POSTGRES)
 
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F web/babel.cfg -k N_ -o web/translations/messages.pot --no-location --omit-header --sort-output .
+	$(BIN)/pybabel extract -F web/babel.cfg -k N_ -k _l -k lazy_gettext -o web/translations/messages.pot --no-location --omit-header --sort-output .
 	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --ignore-obsolete -w 110
 	$(BIN)/pybabel compile -d web/translations
 

@@ -51,6 +51,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from forms import FormSchemaError, check_form_schema, check_ui_schema
 
 from ._case_file import CASE_FILE, check_case_file
+from ._parameters_file import PARAMETERS_FILE, check_parameters_file
 from ._reporting_file import REPORTING_FILE, check_reporting_file
 from ._sandbox import IsolatedDecisionEngine
 from ._submitted import json_too_deep_at
@@ -261,6 +262,8 @@ def parse_bundle(files: list[BundleFile], *, check_form_schemas: bool = True) ->
                 check_case_file(item.content, forms={f.name: f.content for f in files if f.kind == "form"})
             if item.name == REPORTING_FILE:
                 check_reporting_file(item.content)
+            if item.name == PARAMETERS_FILE:
+                check_parameters_file(item.content)
             continue
         root = parse_xml(item.content, item.name)
         roots[item.name] = root

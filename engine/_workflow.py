@@ -108,22 +108,66 @@ def canonical_key(values: dict[str, Any]) -> str:
     return json.dumps(json_safe(values), sort_keys=True, separators=(",", ":"))
 
 
+def parameter_rows_in_force(
+    session: so.Session, organisation_id: int | None, on: dt.date
+) -> dict[str, Parameter]:
+    """Return, by key, the parameter row whose value is in force on *on* (settings aside).
+
+    For each key: the organisation's own row in force, unless it says
+    ``uses_shared`` ("from this date, the shared value again"); else the shared
+    row in force. A row is in force when it is the newest recorded of its
+    owner, key and start date (history is append-only: a correction supersedes
+    what it corrects, its end date too) and, of those, has the greatest
+    ``valid_from`` on or before *on* with ``valid_to`` open or on or after *on*.
+    ``organisation_id=None`` gives the shared rows only. Reads in the caller's transaction.
+    """
+    owners: list[sa.ColumnElement[bool]] = [Parameter.organisation_id.is_(None)]
+    if organisation_id is not None:
+        owners.append(Parameter.organisation_id == organisation_id)
+    rows = session.scalars(sa.select(Parameter).where(sa.or_(*owners), Parameter.valid_from <= on))
+    newest: dict[tuple[int | None, str, dt.date], Parameter] = {}
+    for row in rows:
+        slot = (row.organisation_id, row.key, row.valid_from)
+        current = newest.get(slot)
+        if current is None or (row.created_at, row.id) > (current.created_at, current.id):
+            newest[slot] = row
+    in_force: dict[tuple[int | None, str], Parameter] = {}
+    for row in newest.values():
+        if row.valid_to is not None and row.valid_to < on:
+            continue
+        owner = (row.organisation_id, row.key)
+        if owner not in in_force or row.valid_from > in_force[owner].valid_from:
+            in_force[owner] = row
+    chosen: dict[str, Parameter] = {}
+    for key in sorted({key for _, key in in_force}):
+        own = in_force.get((organisation_id, key)) if organisation_id is not None else None
+        shared = in_force.get((None, key))
+        if own is not None and not own.uses_shared:
+            chosen[key] = own
+        elif shared is not None and not shared.uses_shared:
+            chosen[key] = shared
+    return chosen
+
+
 def current_parameters(
     session: so.Session, organisation_id: int, on: dt.date | None = None
 ) -> dict[str, Any]:
-    """Return the parameter values valid on *on* (today): the organisation's own over shared ones."""
-    on = on or dt.date.today()
-    rows = session.scalars(
-        sa.select(Parameter).where(
-            sa.or_(Parameter.organisation_id.is_(None), Parameter.organisation_id == organisation_id),
-            Parameter.valid_from <= on,
-            sa.or_(Parameter.valid_to.is_(None), Parameter.valid_to >= on),
-        )
-    ).all()
-    values: dict[str, Any] = {}
-    # Shared first, then own; later valid_from wins within each.
-    for row in sorted(rows, key=lambda r: (r.organisation_id is not None, r.valid_from)):
-        values[row.key] = row.value
+    """Return the parameter values in force on *on* (today) for the organisation.
+
+    The dated rows decide (:func:`parameter_rows_in_force`: the organisation's
+    own over the shared ones); the organisation's settings that are set
+    (``jurisdiction`` from its country, ``currency``, ``time_zone``...,
+    :func:`engine.org_settings.settings_parameters`) win over them. Reads in
+    the caller's transaction.
+    """
+    # org_settings builds on the audit log, which builds on this module: imported when used.
+    from .org_settings import settings_parameters
+
+    rows = parameter_rows_in_force(session, organisation_id, on or dt.date.today())
+    values: dict[str, Any] = {key: row.value for key, row in rows.items()}
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is not None:
+        values.update(settings_parameters(organisation))
     return values
 
 
@@ -250,7 +294,7 @@ class InstanceOperation:
         self._evaluated: dict[str, tuple[dt.datetime | None, str | None, str | None]] = {}
         # Usernames an excludeUsersFrom expression gave for those tasks, by task id.
         self._excluded_names: dict[str, list[str]] = {}
-        self._timers_before = bool(self._waiting_of_kind(TimerEventDefinition))
+        self._timers_before = bool(self._timer_tasks())
         self._messages_before = bool(self._waiting_of_kind(MessageEventDefinition)) or bool(
             self.event_subprocess_messages
         )
@@ -641,7 +685,7 @@ class InstanceOperation:
             self.ensure_inserted()  # what follows needs the instance's id
             # The reporting projection, in this transaction (engine/projection.py).
             write_case_report(self.session, instance, self.definition, self.data)
-            if self._timers_before or self._waiting_of_kind(TimerEventDefinition):
+            if self._timers_before or self._timer_tasks():
                 self._sync_timer_jobs()
             if (
                 self._messages_before
@@ -977,9 +1021,31 @@ class InstanceOperation:
             t for t in self._waiting_event_tasks() if any(isinstance(d, kind) for d in event_definitions(t))
         ]
 
+    def _timer_tasks(self) -> list[Task]:
+        """The timer events still to fire: waiting, or made READY by the last refresh of the timers.
+
+        ``do_engine_steps`` refreshes the timers after its last step, so a timer whose time has
+        passed already (it fell due while its job was failing, or its date lies in the past) is
+        READY with nothing left to run it: its job must stay, due at once, for a worker to fire it.
+        """
+        if self.instance.status in ("cancelled", "completed"):
+            return []
+        # SpiffWorkflow's event manager forgets an event task once it is READY.
+        ready = [
+            t
+            for t in self.workflow.get_tasks(state=TaskState.READY, manual=False)
+            if hasattr(t.task_spec, "event_definition")
+        ]
+        return [
+            t
+            for t in [*self.workflow.event_manager.tasks.values(), *ready]
+            if t.state in (TaskState.WAITING, TaskState.READY)
+            and any(isinstance(d, TimerEventDefinition) for d in event_definitions(t))
+        ]
+
     def _sync_timer_jobs(self) -> None:
         due: dict[str, dt.datetime] = {}
-        for task in self._waiting_event_tasks():
+        for task in self._timer_tasks():
             for definition in event_definitions(task):
                 if isinstance(definition, TimerEventDefinition):
                     when = timer_due(task, definition)

@@ -9,7 +9,8 @@ share one):
 - ``identity_version``, replaced by any change to the organisation's memberships
   and groups, or to a user who is a member of it;
 - ``definitions_version``, replaced by any deployment it runs (its own, or a
-  shared one: those replace every organisation's).
+  shared one: those replace every organisation's), and by a change of its
+  choice between its own and the shared version of a process (``ProcessSetting``).
 
 Every operation reads the versions with a row it needs anyway (the organisation
 by key when starting, the instance being locked otherwise), and looks up users,
@@ -19,7 +20,7 @@ the next operation anywhere misses the cache and reads the new rows.
 
 The versions are replaced by a ``before_flush`` listener on every ORM session
 (:func:`_bump_versions`), so a change made through the models is never missed;
-code that changes memberships, groups, users or definitions with Core
+code that changes memberships, groups, users, definitions or process settings with Core
 statements must call :func:`bump_identity` or :func:`bump_definitions` itself.
 """
 
@@ -35,7 +36,16 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from .errors import NotFoundError
-from .models import Group, Membership, Organisation, ProcessDefinition, User, group_member, new_version
+from .models import (
+    Group,
+    Membership,
+    Organisation,
+    ProcessDefinition,
+    ProcessSetting,
+    User,
+    group_member,
+    new_version,
+)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -122,7 +132,12 @@ _MEMBER = (
     sa.select(User.id, Membership.id, Membership.roles)
     .outerjoin(
         Membership,
-        sa.and_(Membership.user_id == User.id, Membership.organisation_id == sa.bindparam("organisation_id")),
+        sa.and_(
+            Membership.user_id == User.id,
+            Membership.organisation_id == sa.bindparam("organisation_id"),
+            # A member an admin deactivated is no member: no task, no claim, no e-mail there.
+            Membership.deactivated_at.is_(None),
+        ),
     )
     .where(User.username == sa.bindparam("username"))
 )
@@ -168,16 +183,15 @@ def resolved_definition(
 ) -> ProcessDefinition | None:
     """Return the definition *process_id* resolves to for *organisation*, attached to *session*.
 
-    Own versions win over shared ones, the latest of each (see
-    :func:`engine.definitions.resolve_definition`). The cached row is merged
-    into the session without a query; definitions never change once written.
+    Own versions win over shared ones, the latest of each, unless the organisation
+    chose the shared version again (see :func:`engine.definitions.resolve_definition`;
+    a change of that choice replaces the definitions version). The cached row is
+    merged into the session without a query; definitions never change once written.
     """
-    from .definitions import latest_definition
+    from .definitions import definition_for_new_cases
 
     def load() -> ProcessDefinition | None:
-        found = latest_definition(session, process_id, organisation.id) or latest_definition(
-            session, process_id, None
-        )
+        found = definition_for_new_cases(session, process_id, organisation.id)
         return _detached(found) if found is not None else None
 
     cached = _DEFINITIONS.get((organisation.id, organisation.definitions_version, process_id), load)
@@ -292,6 +306,9 @@ def _bump_versions(session: so.Session, _context: Any, _instances: Any) -> None:
                 all_definitions = True
             else:
                 definitions.add(obj.organisation_id)
+        elif isinstance(obj, ProcessSetting):
+            # Which version new cases get: the organisation's resolved definitions change.
+            definitions.add(obj.organisation_id)
     if users and not all_identity:
         identity.update(
             session.connection().scalars(

@@ -1,7 +1,11 @@
 """Deploying process bundles and finding the definition version to run.
 
 Lookup follows Camunda and Flowable: an organisation's own deployment of a
-process id wins over the shared one (deployed without an organisation).
+process id wins over the shared one (deployed without an organisation),
+unless the organisation chose to use the shared version again
+(:class:`~engine.models.ProcessSetting` ``use_shared``): then new cases start
+on the latest shared version although it has its own. Running cases stay on
+the version they started on either way.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from ._specs import SPEC_CACHE, BundleFile, ParsedBundle, bundle_hash, parse_bun
 from .caches import organisation_by_id, resolved_definition
 from .errors import NotFoundError, Problem
 from .identity import get_organisation
-from .models import AuditEvent, Deployment, DeploymentFile, ProcessDefinition
+from .models import AuditEvent, Deployment, DeploymentFile, ProcessDefinition, ProcessSetting
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,36 @@ def latest_definition(
     )
 
 
+def shared_again(session: so.Session, organisation_id: int, process_id: str | None = None) -> set[str]:
+    """Return the process ids for which the organisation chose the shared version again (of *process_id*)."""
+    stmt = sa.select(ProcessSetting.process_id).where(
+        ProcessSetting.organisation_id == organisation_id, ProcessSetting.use_shared.is_(True)
+    )
+    if process_id is not None:
+        stmt = stmt.where(ProcessSetting.process_id == process_id)
+    return set(session.scalars(stmt))
+
+
+def definition_for_new_cases(
+    session: so.Session, process_id: str, organisation_id: int
+) -> ProcessDefinition | None:
+    """Return the version new cases of *process_id* start on for the organisation (uncached).
+
+    Its own latest version, unless it chose the shared version again and a shared
+    one exists; else the latest shared one. :func:`engine.caches.resolved_definition`
+    caches this answer per definitions version.
+    """
+    own = latest_definition(session, process_id, organisation_id)
+    if own is not None and not shared_again(session, organisation_id, process_id):
+        return own
+    return latest_definition(session, process_id, None) or own
+
+
 def resolve_definition(session: so.Session, process_id: str, organisation_id: int) -> ProcessDefinition:
     """Return the latest version of *process_id* the organisation runs: its own, else the shared one.
+
+    An organisation that chose the shared version again (``ProcessSetting.use_shared``)
+    runs the shared one although it has its own.
 
     :raises NotFoundError: neither exists.
     """
@@ -150,7 +182,8 @@ def resolve_definition(session: so.Session, process_id: str, organisation_id: in
 def visible_definitions(session: so.Session, organisation_id: int) -> list[ProcessDefinition]:
     """Return the definition each process id resolves to for the organisation, sorted by name.
 
-    Test definitions (``is_test``) are left out, as :func:`latest_definition` leaves them out.
+    Test definitions (``is_test``) are left out, as :func:`latest_definition` leaves them out;
+    the organisation's choice of the shared version again counts, as in :func:`resolve_definition`.
     """
     candidates = session.scalars(
         sa.select(ProcessDefinition).where(
@@ -161,13 +194,23 @@ def visible_definitions(session: so.Session, organisation_id: int) -> list[Proce
             ProcessDefinition.is_test.is_(False),
         )
     )
-    # Same rule as resolve_definition, in one query: own versions over shared ones, then the latest.
-    chosen: dict[str, ProcessDefinition] = {}
+    # Same rule as resolve_definition, in one query: own versions over shared ones (unless the
+    # organisation chose the shared one again), then the latest.
+    again = shared_again(session, organisation_id)
+    latest: dict[tuple[str, bool], ProcessDefinition] = {}
     for definition in candidates:
-        rank = (definition.organisation_id is not None, definition.version)
-        current = chosen.get(definition.process_id)
-        if current is None or rank > (current.organisation_id is not None, current.version):
-            chosen[definition.process_id] = definition
+        key = (definition.process_id, definition.organisation_id is not None)
+        current = latest.get(key)
+        if current is None or definition.version > current.version:
+            latest[key] = definition
+    chosen: dict[str, ProcessDefinition] = {}
+    for (process_id, own), definition in latest.items():
+        if own:
+            wanted = process_id not in again or (process_id, False) not in latest
+        else:
+            wanted = process_id in again or (process_id, True) not in latest
+        if wanted:
+            chosen[process_id] = definition
     return sorted(chosen.values(), key=lambda d: (d.name.lower(), d.process_id))
 
 

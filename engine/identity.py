@@ -18,6 +18,7 @@ ROLES = ("admin", "process_owner", "case_handler", "requester", "auditor")
 TASK_ROLES = frozenset({"admin", "process_owner", "case_handler", "requester"})
 
 _hasher = PasswordHasher()
+# Where membership_of remembers its answers in a session (engine/accounts.py forgets them on change).
 _MEMBERSHIP_CACHE = "procflow.memberships"
 
 
@@ -111,7 +112,10 @@ def add_user(
 
 
 def verify_password(session: so.Session, username: str, password: str) -> User | None:
-    """Return the active user if *password* is theirs, else ``None`` (same answer for unknown users)."""
+    """Return the active user if *password* is theirs, else ``None`` (same answer for unknown users).
+
+    A user whose every membership is deactivated gets ``None`` too.
+    """
     user = session.scalar(sa.select(User).where(User.username == username))
     if user is None or not user.is_active or not user.password_hash:
         # Spend the same time as a real check so timing does not reveal which usernames exist.
@@ -121,19 +125,26 @@ def verify_password(session: so.Session, username: str, password: str) -> User |
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
+    if user.memberships and all(m.deactivated_at is not None for m in user.memberships):
+        return None  # deactivated everywhere (engine/accounts.py): the password opens nothing
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user
 
 
 def membership_of(session: so.Session, user: User, organisation_id: int) -> Membership | None:
-    """Return *user*'s membership in the organisation, if any (remembered for the session's lifetime)."""
+    """Return *user*'s active membership in the organisation, if any (remembered for the session's lifetime).
+
+    A deactivated membership (``deactivated_at`` set) counts as none.
+    """
     cache: dict[tuple[int, int], Membership | None] = session.info.setdefault(_MEMBERSHIP_CACHE, {})
     key = (user.id, organisation_id)
     if key not in cache:
         cache[key] = session.scalar(
             sa.select(Membership).where(
-                Membership.user_id == user.id, Membership.organisation_id == organisation_id
+                Membership.user_id == user.id,
+                Membership.organisation_id == organisation_id,
+                Membership.deactivated_at.is_(None),
             )
         )
     return cache[key]

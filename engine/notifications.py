@@ -13,7 +13,8 @@ users separation of duties excludes. Besides, a user is not mailed when they
 * caused the task themselves (their own step created it, or they released it).
 
 Each e-mail is in the user's language (``User.language``; if they chose none, the
-organisation's ``language`` parameter, else its jurisdiction's: SE Swedish, FI
+organisation's default language (``Organisation.default_language``, set by its
+admin), else its ``language`` parameter, else its jurisdiction's: SE Swedish, FI
 Finnish; else English), with
 the task's and the process's translated names, the case title and a link to
 the task under ``PROCFLOW_BASE_URL``; a due date is in the organisation's time
@@ -286,6 +287,7 @@ def _candidates(
     columns = (User.id, User.username, User.display_name, User.email, User.language, Membership.roles)
     reachable = (
         Membership.organisation_id == organisation_id,
+        Membership.deactivated_at.is_(None),
         User.is_active.is_(True),
         User.notify_by_email.is_(True),
         User.email.is_not(None),
@@ -326,14 +328,22 @@ def _candidates(
 
 
 def _organisation_locale(session: so.Session, organisation_id: int) -> tuple[str, str]:
-    """Return the language of the organisation's e-mails to users who chose none, and its time zone."""
+    """Return the language of the organisation's e-mails to users who chose none, and its time zone.
+
+    The language is the organisation's default language (set on /admin/settings), else its
+    ``language`` parameter, else its jurisdiction's (SE Swedish, FI Finnish), else English.
+    """
     # Imported here: _workflow (which time_zones imports) calls this module.
     from ._workflow import current_parameters
+    from .models import Organisation
     from .time_zones import time_zone_for
 
     parameters = current_parameters(session, organisation_id)
+    organisation = session.get(Organisation, organisation_id)
     named = parameters.get("language")
-    if isinstance(named, str) and named in _TEXTS:
+    if organisation is not None and organisation.default_language in _TEXTS:
+        language = str(organisation.default_language)
+    elif isinstance(named, str) and named in _TEXTS:
         language = named
     else:
         jurisdiction = str(parameters.get("jurisdiction", "")).upper()

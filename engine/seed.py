@@ -2,8 +2,9 @@
 
 ``procflow demo load`` feeds ``processes/demo.json`` through :func:`load_seed`;
 an admin's own seed file works the same way. Loading is idempotent:
-organisations and users are updated, and a parameter row with the same
-organisation, key and start date is replaced.
+organisations and users are updated, and a parameter value is recorded as a
+new row only when it differs from the newest row of the same organisation,
+key and start date (the history of values is never edited in place).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlalchemy.orm as so
 from .errors import DataError
 from .identity import add_organisation, add_user
 from .models import Group, Parameter
+from .org_settings import update_settings
 
 
 def set_parameter(
@@ -30,25 +32,51 @@ def set_parameter(
     organisation_id: int | None,
     valid_from: dt.date,
     valid_to: dt.date | None = None,
+    note: str | None = None,
+    created_by: str | None = None,
+    uses_shared: bool = False,
 ) -> Parameter:
-    """Create or replace the parameter row for (*organisation_id*, *key*, *valid_from*).
+    """Record *value* for (*organisation_id*, *key*) from *valid_from* and return its row.
 
     ``organisation_id=None`` is a shared value that every organisation sees
-    unless it has its own. Runs in the caller's transaction.
+    unless it has its own; ``uses_shared=True`` (an organisation's row only)
+    says "from *valid_from*, the shared value again". History is append-only:
+    a new value for a start date already recorded is a newer row that
+    supersedes the older one (see ``engine._workflow.rows_in_force``). When the
+    newest row for (*organisation_id*, *key*, *valid_from*) already says the
+    same (value, end date and ``uses_shared``), nothing is added and that row
+    is returned, so loading a seed file twice adds nothing.
+    Runs in the caller's transaction.
     """
     owner = (
         Parameter.organisation_id.is_(None)
         if organisation_id is None
         else Parameter.organisation_id == organisation_id
     )
-    row = session.scalar(
-        sa.select(Parameter).where(Parameter.key == key, Parameter.valid_from == valid_from, owner)
+    newest = session.scalar(
+        sa.select(Parameter)
+        .where(Parameter.key == key, Parameter.valid_from == valid_from, owner)
+        .order_by(Parameter.created_at.desc(), Parameter.id.desc())
+        .limit(1)
     )
-    if row is None:
-        row = Parameter(organisation_id=organisation_id, key=key, valid_from=valid_from)
-        session.add(row)
-    row.value = value
-    row.valid_to = valid_to
+    if (
+        newest is not None
+        and newest.value == value
+        and newest.valid_to == valid_to
+        and newest.uses_shared == uses_shared
+    ):
+        return newest
+    row = Parameter(
+        organisation_id=organisation_id,
+        key=key,
+        value=value,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        note=note,
+        created_by=created_by,
+        uses_shared=uses_shared,
+    )
+    session.add(row)
     session.flush()
     return row
 
@@ -100,7 +128,8 @@ def _date(value: str | None) -> dt.date | None:
 def load_seed(session: so.Session, data: dict[str, Any]) -> list[dict[str, Any]]:
     """Write organisations, their parameters, shared parameters and users from *data*.
 
-    *data* has ``organisations`` (``key``, ``name``, ``platform``, ``groups``, ``parameters``),
+    *data* has ``organisations`` (``key``, ``name``, ``platform``, ``settings`` (as
+    :func:`engine.org_settings.update_settings` takes them), ``groups``, ``parameters``),
     ``shared_parameters`` and ``users`` (``username``, ``organisation``,
     ``roles``, ``groups``, ``password``...); groups have ``key``, ``name`` and
     ``names`` by language (``{"sv": ..., "fi": ...}``); parameters have ``key``,
@@ -115,6 +144,9 @@ def load_seed(session: so.Session, data: dict[str, Any]) -> list[dict[str, Any]]
         organisation = add_organisation(session, org["key"], name=org["name"])
         # The platform organisation's process owners deploy the shared versions (engine/studio.py).
         organisation.is_platform = bool(org.get("platform", False))
+        if org.get("settings"):
+            # As an admin sets them on /admin/settings: validated, and audited when they change.
+            update_settings(session, organisation, dict(org["settings"]), actor="seed")
         for group in org.get("groups", []):
             set_group(
                 session, organisation.id, group["key"], name=group["name"], names=group.get("names") or {}
@@ -127,6 +159,8 @@ def load_seed(session: so.Session, data: dict[str, Any]) -> list[dict[str, Any]]
                 organisation_id=organisation.id,
                 valid_from=dt.date.fromisoformat(param["valid_from"]),
                 valid_to=_date(param.get("valid_to")),
+                note=param.get("note"),
+                created_by="seed",
             )
     for param in data.get("shared_parameters", []):
         set_parameter(
@@ -136,6 +170,8 @@ def load_seed(session: so.Session, data: dict[str, Any]) -> list[dict[str, Any]]
             organisation_id=None,
             valid_from=dt.date.fromisoformat(param["valid_from"]),
             valid_to=_date(param.get("valid_to")),
+            note=param.get("note"),
+            created_by="seed",
         )
     users: list[dict[str, Any]] = data.get("users", [])
     for user in users:

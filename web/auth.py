@@ -49,11 +49,11 @@ def load_signed_in_user() -> None:
         user = engine.get_user(db, username)
         organisation = engine.get_organisation(db, session.get("organisation", ""))
     except engine.NotFoundError:
-        _sign_out()
+        sign_out_session()
         return
     membership = engine.membership_of(db, user, organisation.id)
     if membership is None or not user.is_active:
-        _sign_out()
+        sign_out_session()
         return
     g.user, g.organisation, g.membership = user, organisation, membership
 
@@ -111,7 +111,8 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
-def _sign_out() -> None:
+def sign_out_session() -> None:
+    """Forget who is signed in (the language choice is kept)."""
     language = session.get("lang")
     session.clear()
     if language:
@@ -148,12 +149,15 @@ def login() -> Response | str | tuple[str, int]:
         keep_despite_error()
     else:
         engine.record_sign_in_success(db, username=username, address=address)
-        memberships = sorted(user.memberships, key=lambda m: m.organisation.name.lower())
+        memberships = sorted(
+            (m for m in user.memberships if m.deactivated_at is None),
+            key=lambda m: m.organisation.name.lower(),
+        )
         if not memberships:
             error = _("Your account is not a member of any organisation. Ask an administrator.")
     if error is not None:
         return render_template("auth/login.html", next_url=next_url, username=username, error=error), 401
-    _sign_out()
+    sign_out_session()
     session.permanent = True
     session["username"] = user.username  # type: ignore[union-attr]
     session["organisation"] = memberships[0].organisation.key
@@ -164,7 +168,7 @@ def login() -> Response | str | tuple[str, int]:
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
     """Sign out and return to the sign-in page (the language choice is kept)."""
-    _sign_out()
+    sign_out_session()
     return redirect(url_for("auth.login"), code=303)
 
 
@@ -196,7 +200,7 @@ def organisation() -> Response:
     if response is not None:
         return response
     key = request.form.get("organisation", "")
-    if key not in {m.organisation.key for m in g.user.memberships}:
+    if key not in {m.organisation.key for m in g.user.memberships if m.deactivated_at is None}:
         abort(404)
     session["organisation"] = key
     return redirect(url_for("tasks.inbox"), code=303)

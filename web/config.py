@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .sso_config import OIDCConfigurationError, parse_oidc_providers
+
 ENV_PREFIX = "PROCFLOW_"
 
 DEFAULTS: dict[str, Any] = {
@@ -28,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
     "INBOX_PAGE_SIZE": 20,
+    # The OpenID Connect providers to sign in with: JSON, or @/path/file.json (web/sso_config.py).
+    "OIDC_PROVIDERS": "",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -59,8 +63,8 @@ def load_config(
 ) -> dict[str, Any]:
     """Return the configuration: defaults, then ``PROCFLOW_*`` variables of *environ*, then *overrides*.
 
-    :raises ConfigurationError: a variable cannot be parsed, or no secret key is
-        set outside tests.
+    :raises ConfigurationError: a variable cannot be parsed, no secret key is set
+        outside tests, or an OpenID Connect provider is misconfigured.
     """
     environ = os.environ if environ is None else environ
     config = dict(DEFAULTS)
@@ -69,6 +73,10 @@ def load_config(
         if raw is not None:
             config[key] = _parse(key, raw, default)
     config.update(overrides or {})
+    try:
+        config["OIDC_PROVIDERS"] = parse_oidc_providers(config.get("OIDC_PROVIDERS"))
+    except OIDCConfigurationError as exc:
+        raise ConfigurationError(str(exc)) from exc
     if not config.get("SECRET_KEY") and not config.get("TESTING"):
         raise ConfigurationError(
             f"No secret key: set {ENV_PREFIX}SECRET_KEY to a long random value "

@@ -23,7 +23,8 @@ LANGUAGE_NAMES = {"en": "English", "sv": "Svenska", "fi": "Suomi"}
 
 
 def select_locale() -> str | None:
-    """Return the session's language, else the signed-in user's stored one, else the browser's best match."""
+    """Return the session's language, else the signed-in user's stored one, else their organisation's
+    default language (set by its admin), else the browser's best match."""
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("lang")
     if chosen in languages:
@@ -31,6 +32,9 @@ def select_locale() -> str | None:
     user = g.get("user")
     if user is not None and user.language in languages:
         return str(user.language)
+    organisation = g.get("organisation")
+    if organisation is not None and organisation.default_language in languages:
+        return str(organisation.default_language)
     return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 

@@ -20,7 +20,7 @@ def sign_in(page: Any, username: str) -> None:
     page.goto("/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("heading", name="Inbox", level=1)).to_be_visible()
 
 
@@ -34,10 +34,10 @@ def test_sign_in_with_a_wrong_password_then_the_right_one(page: Any) -> None:
     page.goto("/")
     page.get_by_label("Username").fill("north-req")
     page.get_by_label("Password").fill("wrong")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("heading", name="Inbox", level=1)).to_be_visible()
     expect(page.get_by_text("No tasks here. Well done!")).to_be_visible()
 

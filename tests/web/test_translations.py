@@ -15,7 +15,7 @@ TRANSLATIONS = ROOT / "web" / "translations"
 
 def _extracted_ids() -> set[str]:
     ids: set[str] = set()
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "_l": None, "lazy_gettext": None}
     for folder in ("web", "forms"):
         method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
         for _file, _line, message, _comments, _context in extract_from_dir(
