@@ -67,6 +67,40 @@ TARGET_LABELS = {
     "organisation": _l("Organisation %(name)s"),
 }
 
+# What the values before and after an action are, by their key (others are shown as they are).
+FIELD_LABELS = {
+    "name": _l("Name"),
+    "organisation_number": _l("Organisation number"),
+    "country": _l("Country"),
+    "currency": _l("Currency"),
+    "time_zone": _l("Time zone"),
+    "default_language": _l("Default language"),
+    "display_name": _l("Name"),
+    "email": _l("E-mail address"),
+    "roles": _l("Roles"),
+    "groups": _l("Groups"),
+    "names": _l("Names"),
+    "active": _l("Active"),
+    "status": _l("Status"),
+    "error": _l("Error"),
+    "note": _l("Note"),
+    "value": _l("Value"),
+    "valid_from": _l("Valid from"),
+    "valid_to": _l("Valid to"),
+    "uses_shared": _l("Uses the shared value"),
+    "use_shared": _l("Uses the shared version"),
+    "new_cases": _l("New cases start on"),
+    "version": _l("Version"),
+    "process_id": _l("Process"),
+    "to": _l("Back to the step"),
+    "data": _l("Data"),
+    "due_at": _l("Due"),
+    "expires_at": _l("Expires"),
+    "emailed_to": _l("E-mailed to"),
+    "released_tasks": _l("Tasks returned to their groups"),
+    "with_link_made_by": _l("With a link made by"),
+}
+
 # The CSV export's columns.
 CSV_COLUMNS = ("when", "who", "what", "target", "before", "after")
 
@@ -84,6 +118,12 @@ def target_label(target: str) -> str:
     word, _space, name = target.partition(" ")
     label = TARGET_LABELS.get(word)
     return str(label) % {"name": name} if label is not None and name else target
+
+
+def field_label(key: str) -> str:
+    """Return what the value *key* of an action's before and after is, in the user's language."""
+    label = FIELD_LABELS.get(key)
+    return str(label) if label is not None else key.replace("_", " ")
 
 
 def _read_filter(args: Any) -> tuple[engine.AuditFilter, dict[str, str]]:
@@ -168,6 +208,7 @@ def audit() -> tuple[str, int] | str:
         errors=errors,
         kind_label=kind_label,
         target_label=target_label,
+        field_label=field_label,
         shown_value=shown_value,
         older_url=url_for("admin.audit", before=page.older, **filter_args) if page.older else None,
         newer_url=url_for("admin.audit", after=page.newer, **filter_args) if page.newer else None,
