@@ -614,7 +614,12 @@ class InstanceOperation:
         if file_name is None and task is not None:
             file_name = getattr(task.workflow.spec, "file", None)
         self.instance.error_message = message
-        self.audit("error", element=element, detail={"message": message, "line": line, "file": file_name})
+        detail: dict[str, Any] = {"message": message, "line": line, "file": file_name}
+        # SpiffWorkflow's task trace: the failing task, then each call activity it was called from.
+        trace = [str(step) for step in getattr(exc, "task_trace", None) or []]
+        if trace:
+            detail["trace"] = trace
+        self.audit("error", element=element, detail=detail)
 
     def _route_thrown_events(self) -> None:
         from .messages import deliver_thrown_message
@@ -1030,11 +1035,15 @@ class InstanceOperation:
         """
         if self.instance.status in ("cancelled", "completed"):
             return []
-        # SpiffWorkflow's event manager forgets an event task once it is READY.
+        # SpiffWorkflow's event manager forgets an event task once it is READY. The tasks'
+        # dictionaries are read directly: a filtered walk of the task tree costs several times more.
         ready = [
             t
-            for t in self.workflow.get_tasks(state=TaskState.READY, manual=False)
-            if hasattr(t.task_spec, "event_definition")
+            for wf in (self.workflow, *self.workflow.subprocesses.values())
+            for t in wf.tasks.values()
+            if t.state == TaskState.READY
+            and not t.task_spec.manual
+            and hasattr(t.task_spec, "event_definition")
         ]
         return [
             t

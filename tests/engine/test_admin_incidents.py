@@ -109,6 +109,7 @@ def test_a_failed_script_is_an_incident_with_element_file_line_and_message(
     assert incident.attempts is None and incident.job_ids == ()
     (entry,) = incident.trace
     assert (entry.element, entry.file, entry.line) == ("share", "divide.bpmn", 1)
+    assert entry.tasks == ("Share the cost (divide.bpmn)",)  # SpiffWorkflow's task trace
     with session_factory() as s:
         assert engine.list_incidents(s, south).total == 0
 
