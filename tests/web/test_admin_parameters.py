@@ -12,8 +12,6 @@ from engine._workflow import current_parameters
 from tests.conftest import PROCESSES
 from tests.web.conftest import LoginAs
 
-TOMORROW = dt.date.today() + dt.timedelta(days=1)
-
 
 def _setup(session_factory: so.sessionmaker[so.Session]) -> int:
     with session_factory.begin() as s:
@@ -47,16 +45,19 @@ def test_add_a_value_from_tomorrow_overrides_the_shared_one(
 ) -> None:
     north = _setup(session_factory)
     client = login_as("admin")
+    # Read at the test's run, not at import: a suite that runs past midnight must not see "tomorrow" as today.
+    today = dt.date.today()
+    tomorrow = today + dt.timedelta(days=1)
     sent = client.post(
         "/admin/parameters/three_quotes_threshold",
-        data={"value": "5 000", "valid_from": TOMORROW.isoformat(), "valid_to": "", "note": "Board decision"},
+        data={"value": "5 000", "valid_from": tomorrow.isoformat(), "valid_to": "", "note": "Board decision"},
     )
     assert sent.status_code == 303 and sent.headers["Location"].endswith("?done=added")
     page = client.get(sent.headers["Location"]).get_data(as_text=True)
     assert "The value was recorded." in page and "Board decision" in page and "north-admin" in page
     with session_factory() as s:
-        assert current_parameters(s, north)["three_quotes_threshold"] == 10000
-        assert current_parameters(s, north, TOMORROW)["three_quotes_threshold"] == 5000
+        assert current_parameters(s, north, today)["three_quotes_threshold"] == 10000
+        assert current_parameters(s, north, tomorrow)["three_quotes_threshold"] == 5000
         event = s.scalars(
             sa.select(engine.AuditEvent).where(engine.AuditEvent.kind == "admin.parameter_set")
         ).one()
@@ -64,12 +65,12 @@ def test_add_a_value_from_tomorrow_overrides_the_shared_one(
 
     back = client.post(
         "/admin/parameters/three_quotes_threshold/shared",
-        data={"shared_from": (TOMORROW + dt.timedelta(days=1)).isoformat(), "shared_note": ""},
+        data={"shared_from": (tomorrow + dt.timedelta(days=1)).isoformat(), "shared_note": ""},
     )
     assert back.status_code == 303
     with session_factory() as s:
         assert (
-            current_parameters(s, north, TOMORROW + dt.timedelta(days=1))["three_quotes_threshold"] == 10000
+            current_parameters(s, north, tomorrow + dt.timedelta(days=1))["three_quotes_threshold"] == 10000
         )
         rows = s.scalars(
             sa.select(engine.Parameter).where(engine.Parameter.key == "three_quotes_threshold")
