@@ -377,25 +377,10 @@ def set_data(instance_id: int) -> Response | tuple[str, int]:
     """
     current = _instance(instance_id)
     raw = request.form.get("data", "")
-    try:
-        submitted = engine.load_json(raw)
-    except json.JSONDecodeError as exc:
-        message = _(
-            "This is not valid JSON: %(error)s (line %(line)s, column %(column)s).",
-            error=exc.msg,
-            line=exc.lineno,
-            column=exc.colno,
-        )
-        return _render_instance(current, data_input=raw, data_errors=[message]), 422
-    except engine.DataError as exc:
-        return _render_instance(current, data_input=raw, data_errors=[str(exc)]), 422
-    if not isinstance(submitted, dict):
-        message = _("The data must be a JSON object of field names and values.")
-        return _render_instance(current, data_input=raw, data_errors=[message]), 422
     db = db_session()
-    before = engine.instance_data(db, current)
-    missing = object()
-    changed = {key: value for key, value in submitted.items() if before.get(key, missing) != value}
+    changed, problem = data_correction(raw, engine.instance_data(db, current))
+    if problem is not None:
+        return _render_instance(current, data_input=raw, data_errors=[problem]), 422
     if not changed:
         flash(_("Nothing was changed."), "info")
         return redirect(url_for("instances.instance", instance_id=instance_id), code=303)
@@ -409,6 +394,27 @@ def set_data(instance_id: int) -> Response | tuple[str, int]:
     engine.set_instance_data(db, instance_id, user=g.user.username, data=changed)
     flash(_("The case data is saved: %(fields)s.", fields=", ".join(sorted(changed))), "success")
     return redirect(url_for("instances.instance", instance_id=instance_id), code=303)
+
+
+def data_correction(raw: str, before: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Read an admin's correction of a case's data: the fields of the JSON object *raw* whose values
+    differ from *before*, or a message saying why *raw* is not such an object (in the user's language).
+    """
+    try:
+        submitted = engine.load_json(raw)
+    except json.JSONDecodeError as exc:
+        return {}, _(
+            "This is not valid JSON: %(error)s (line %(line)s, column %(column)s).",
+            error=exc.msg,
+            line=exc.lineno,
+            column=exc.colno,
+        )
+    except engine.DataError as exc:
+        return {}, str(exc)
+    if not isinstance(submitted, dict):
+        return {}, _("The data must be a JSON object of field names and values.")
+    missing = object()
+    return {key: value for key, value in submitted.items() if before.get(key, missing) != value}, None
 
 
 @bp.route("/<int:instance_id>/reset", methods=["POST"])

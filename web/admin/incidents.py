@@ -16,13 +16,13 @@ import json
 from typing import Any
 
 from flask import abort, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 import engine
 
 from ..db import db_session
 from ..i18n import current_language
+from ..instances import data_correction
 from ..tasks import process_name
 from . import bp
 
@@ -158,24 +158,9 @@ def incidents_set_data(instance_id: int) -> Response | tuple[str, int]:
     session = db_session()
     instance = engine.get_instance(session, instance_id, organisation_id=g.organisation.id)
     raw = request.form.get("data", "")
-    try:
-        submitted = engine.load_json(raw)
-    except json.JSONDecodeError as exc:
-        message = _(
-            "This is not valid JSON: %(error)s (line %(line)s, column %(column)s).",
-            error=exc.msg,
-            line=exc.lineno,
-            column=exc.colno,
-        )
-        return _repair_page(instance_id, data_input=raw, data_errors=[message]), 422
-    except engine.DataError as exc:
-        return _repair_page(instance_id, data_input=raw, data_errors=[str(exc)]), 422
-    if not isinstance(submitted, dict):
-        message = _("The data must be a JSON object of field names and values.")
-        return _repair_page(instance_id, data_input=raw, data_errors=[message]), 422
-    before = engine.instance_data(session, instance)
-    missing = object()
-    changed = {key: value for key, value in submitted.items() if before.get(key, missing) != value}
+    changed, problem = data_correction(raw, engine.instance_data(session, instance))
+    if problem is not None:
+        return _repair_page(instance_id, data_input=raw, data_errors=[problem]), 422
     if not changed:
         return redirect(
             url_for("admin.incidents_instance", instance_id=instance_id, done="nothing"), code=303
