@@ -14,7 +14,10 @@ Each field names a reporting field (letters, digits and ``_``, starting with a
 letter, at most 100 characters) and gives its ``type`` (one of
 :data:`FIELD_TYPES`), the data ``key`` it is read from (a dotted path into the
 instance's data, default the field's own name) and whether it is ``indexed``
-(filterable in SQL; default false). The fields apply to every process of the
+(filterable in SQL; default false) and whether it is ``search``-able (the case
+list's text search looks in it; only an indexed ``string`` field can be). Type
+``json`` keeps a list or object as it is (for reports that show nested data such
+as a goal's quarterly statuses); it cannot be indexed. The fields apply to every process of the
 bundle. Deploy checks the shape (:func:`check_reporting_file`); an error names
 the file and the field.
 """
@@ -28,10 +31,10 @@ from dataclasses import dataclass
 from .errors import DeploymentError
 
 REPORTING_FILE = "reporting.json"
-FIELD_TYPES = ("string", "number", "integer", "boolean", "date", "date-time")
+FIELD_TYPES = ("string", "number", "integer", "boolean", "date", "date-time", "json")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_FIELD_KEYS = {"type", "key", "indexed"}
+_FIELD_KEYS = {"type", "key", "indexed", "search"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class ReportingField:
     type: str
     path: tuple[str, ...]
     indexed: bool
+    search: bool = False
 
 
 def check_reporting_file(content: str) -> tuple[ReportingField, ...]:
@@ -84,5 +88,17 @@ def check_reporting_file(content: str) -> tuple[ReportingField, ...]:
         indexed = spec.get("indexed", False)
         if not isinstance(indexed, bool):
             raise DeploymentError(f"{where}: indexed must be true or false", file=REPORTING_FILE)
-        found.append(ReportingField(name=name, type=kind, path=tuple(key.split(".")), indexed=indexed))
+        search = spec.get("search", False)
+        if not isinstance(search, bool):
+            raise DeploymentError(f"{where}: search must be true or false", file=REPORTING_FILE)
+        if kind == "json" and indexed:
+            raise DeploymentError(f"{where}: a json field cannot be indexed", file=REPORTING_FILE)
+        if search and not (indexed and kind == "string"):
+            raise DeploymentError(
+                f"{where}: only an indexed string field can be searched (set indexed and type string)",
+                file=REPORTING_FILE,
+            )
+        found.append(
+            ReportingField(name=name, type=kind, path=tuple(key.split(".")), indexed=indexed, search=search)
+        )
     return tuple(found)

@@ -163,7 +163,20 @@ def _typed(kind: str, value: Any) -> Any:
             except ValueError:
                 return None
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    if kind == "json":
+        return _plain_json(value)
     return value if isinstance(value, str) else None
+
+
+def _plain_json(value: Any) -> Any:
+    """*value* as plain JSON (lists, objects, text, numbers, booleans); other values become text."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(_json_value(value))
 
 
 def _json_value(value: Any) -> Any:

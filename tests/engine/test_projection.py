@@ -50,6 +50,7 @@ REPORTING = {
         "value": {"type": "number", "key": "order.value"},
         "urgent": {"type": "boolean", "indexed": True},
         "due": {"type": "date"},
+        "lines": {"type": "json", "key": "order.lines"},
     }
 }
 
@@ -99,7 +100,7 @@ def _values(session_factory: Factory, instance_id: int) -> dict[str, tuple[Any, 
 PURCHASE_DATA = {
     "cpv_group": "391",
     "fiscal_year": 2025,
-    "order": {"value": 1200.5},
+    "order": {"value": 1200.5, "lines": [{"item": "paper", "count": 3, "on": "2025-04-01"}]},
     "urgent": True,
     "due": "2025-04-01",
     "requester": "north-boss",
@@ -115,7 +116,14 @@ def test_every_instance_has_a_row_with_its_declared_fields_written_with_each_ste
         instance_id = started.id
     report = _report(session_factory, instance_id)
     assert (report.process_id, report.status, report.title) == ("purchase", "running", "Chairs")
-    assert report.fields == {"group": None, "year": None, "value": None, "urgent": None, "due": None}
+    assert report.fields == {
+        "group": None,
+        "year": None,
+        "value": None,
+        "urgent": None,
+        "due": None,
+        "lines": None,
+    }
     assert report.completed_at is None
 
     with session_factory() as s:
@@ -129,6 +137,7 @@ def test_every_instance_has_a_row_with_its_declared_fields_written_with_each_ste
         "value": 1200.5,
         "urgent": True,
         "due": "2025-04-01",
+        "lines": [{"item": "paper", "count": 3, "on": "2025-04-01"}],
     }
     assert _values(session_factory, instance_id) == {
         "group": ("391", None, None),
@@ -158,6 +167,7 @@ def test_a_value_of_the_wrong_type_is_stored_as_null_not_a_failed_step(
         "value": None,
         "urgent": None,
         "due": None,
+        "lines": None,
     }
 
 
@@ -226,6 +236,15 @@ def test_the_connector_is_registered() -> None:
             "field 'value': unknown setting(s) label",
         ),
         ({"fields": {"1value": {"type": "number"}}}, "field '1value': a name is"),
+        (
+            {"fields": {"goals": {"type": "json", "indexed": True}}},
+            "field 'goals': a json field cannot be indexed",
+        ),
+        ({"fields": {"value": {"type": "string", "search": "yes"}}}, "field 'value': search must be"),
+        (
+            {"fields": {"value": {"type": "number", "indexed": True, "search": True}}},
+            "field 'value': only an indexed string field can be searched",
+        ),
         ({"fields": {"value": "number"}}, "field 'value' must be an object"),
     ],
 )
