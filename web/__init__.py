@@ -16,13 +16,18 @@ from flask_wtf.csrf import CSRFProtect
 from . import (
     admin,
     api,
+    api_v1,
     auth,
+    cases,
     db,
     errors,
     i18n,
     instances,
+    ops,
     password_links,
     processes,
+    records,
+    reports,
     sso,
     studio,
     tasks,
@@ -62,4 +67,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(password_links.bp)
     app.register_blueprint(sso.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(cases.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(records.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(api_v1.bp)
     return app

@@ -484,4 +484,4 @@ def serve(host: str, port: int) -> None:
 
 
 # The admin commands live beside this module and add themselves to the groups above.
-from . import cli_accounts, cli_migrate, cli_params  # noqa: E402,F401
+from . import cli_accounts, cli_cases, cli_demo, cli_migrate, cli_params, cli_reports, cli_tokens  # noqa: E402,F401

@@ -1,0 +1,3 @@
+"""``procflow demo history``: a year of realistic cases run through the engine."""
+
+from __future__ import annotations

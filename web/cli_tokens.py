@@ -1,0 +1,3 @@
+"""``procflow token ...``: personal API tokens and service accounts."""
+
+from __future__ import annotations
