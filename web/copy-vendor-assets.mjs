@@ -15,6 +15,8 @@ const assets = {
   "bpmn-js/dist/assets/bpmn-font/css/bpmn.css": "bpmn-font/css/bpmn.css",
   "bpmn-js/dist/assets/bpmn-font/font": "bpmn-font/font",
   "chart.js/dist/chart.umd.min.js": "chart.umd.min.js",
+  "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui/swagger-ui-bundle.js",
+  "swagger-ui-dist/swagger-ui.css": "swagger-ui/swagger-ui.css",
 };
 
 rmSync(target, { recursive: true, force: true });
