@@ -10,7 +10,7 @@ VENDOR := web/static/vendor/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint bench clean browser translations
+.PHONY: run test lint bench clean browser pdf-libs translations
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ $(VENDOR): package.json package-lock.json web/copy-vendor-assets.mjs web/build-s
 browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
-run: $(STAMP) $(VENDOR)
+# Documentation records as PDF (WeasyPrint) need Debian's Pango.
+pdf-libs:
+	@ldconfig -p | grep -q libpangoft2-1.0 || (apt-get update && apt-get install -y libpango-1.0-0 libpangoft2-1.0-0)
+
+run: $(STAMP) $(VENDOR) pdf-libs
 	$(BIN)/procflow db upgrade
 	@if [ -d processes ] && ls processes/*/ >/dev/null 2>&1; then $(BIN)/procflow deploy processes/*/; fi
 	@if [ -f processes/demo.json ]; then $(BIN)/procflow demo load processes/demo.json; fi
@@ -35,7 +39,7 @@ run: $(STAMP) $(VENDOR)
 	@$(BIN)/procflow worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 		PROCFLOW_SECRET_KEY="$${PROCFLOW_SECRET_KEY:-$$(cat instance/secret-key)}" $(BIN)/procflow serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) $(VENDOR) browser
+test: $(STAMP) $(VENDOR) browser pdf-libs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -55,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/evaluator_overhead.py
 	$(BIN)/python bench/inbox_scale.py $(BENCH_POSTGRES)
 	$(BIN)/python bench/workers_scale.py $(BENCH_POSTGRES)
+	$(BIN)/python bench/reports_scale.py $(BENCH_POSTGRES)
 
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F web/babel.cfg -k N_ -k _l -k lazy_gettext -o web/translations/messages.pot --no-location --omit-header --sort-output .

@@ -44,8 +44,19 @@ from .models import CaseReport, CaseReportValue, ProcessDefinition, ProcessInsta
 _FIELDS: BoundedCache[str, tuple[ReportingField, ...]] = BoundedCache()
 _REPORT_TABLE = CaseReport.__table__
 _VALUE_TABLE = CaseReportValue.__table__
-_REPORT_COLUMNS = ("status", "title", "business_key", "started_by_id", "completed_at", "updated_at", "fields")
+_REPORT_COLUMNS = (
+    "status",
+    "title",
+    "business_key",
+    "started_by_id",
+    "completed_at",
+    "updated_at",
+    "fields",
+    "search_text",
+)
 _VALUE_COLUMNS = ("text_value", "number_value", "date_value", "time_value")
+# The longest search text (engine/cases.py), in UTF-8 bytes: see search_text.
+SEARCH_TEXT_BYTES = 2000
 
 
 def declared_fields(session: so.Session, definition: ProcessDefinition) -> tuple[ReportingField, ...]:
@@ -87,6 +98,11 @@ def write_case_report(
         "completed_at": instance.completed_at,
         "updated_at": utcnow(),
         "fields": {name: _json_value(value) for name, value in values.items()},
+        "search_text": search_text(
+            instance.title or "",
+            instance.business_key,
+            [values[f.name] for f in fields if f.search],
+        ),
     }
     connection = session.connection()
     connection.execute(_upsert(session, _REPORT_TABLE, ("instance_id",), _REPORT_COLUMNS), row)
@@ -103,6 +119,20 @@ def write_case_report(
     ]
     if indexed:
         connection.execute(_upsert(session, _VALUE_TABLE, ("instance_id", "name"), _VALUE_COLUMNS), indexed)
+
+
+def search_text(title: str, business_key: str | None, searchable: list[Any]) -> str:
+    """Return what the case list's text search looks in: title, business key and searchable values.
+
+    Lower-cased here (Python folds å, ä and ö; SQLite's ``lower`` would not), one per line
+    so that a search never matches across two of them. At most :data:`SEARCH_TEXT_BYTES` in
+    UTF-8, cut between two characters: the text is a column of a B-tree index (PostgreSQL
+    refuses an index entry of more than about 2 700 bytes), so a search does not find what
+    comes after that in a case with very long searchable values.
+    """
+    parts = [title, business_key or "", *(value for value in searchable if isinstance(value, str))]
+    text = "\n".join(part.lower() for part in parts if part)
+    return text.encode(errors="replace")[:SEARCH_TEXT_BYTES].decode(errors="ignore")
 
 
 def _upsert(session: so.Session, table: Any, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:

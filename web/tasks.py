@@ -108,12 +108,20 @@ def _inbox_context() -> dict[str, Any]:
         "task_name": task_name,
         "element_name": element_name,
         "group_name": group_name,
+        "works_on_tasks": works_on_tasks(),
     }
 
 
+def works_on_tasks() -> bool:
+    """Tell whether the signed-in member's roles get tasks to work on (an auditor's do not)."""
+    return bool(roles() & engine.TASK_ROLES)
+
+
 @bp.route("/")
-def inbox() -> str:
+def inbox() -> str | Response:
     """Show the signed-in user's inbox: their tasks and their groups' tasks.
+
+    A member whose roles get no tasks (an auditor) is sent to the case list instead.
 
     Query parameters: ``view`` (all, mine, group), ``process``, ``q`` (text),
     ``sort`` (due, created, name), and ``after`` or ``before``: the cursor of
@@ -122,6 +130,8 @@ def inbox() -> str:
 
     :raises BadRequest: (400) a cursor that is not one, or not for this sort.
     """
+    if not works_on_tasks():
+        return redirect(url_for("cases.case_list"))
     view = request.args.get("view", "all")
     view = view if view in engine.INBOX_VIEWS else "all"
     sort = request.args.get("sort", "due")
