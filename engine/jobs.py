@@ -87,9 +87,17 @@ def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
 
 
 def acquire_jobs(
-    session: so.Session, worker_id: str, *, limit: int = MAX_BATCH, now: dt.datetime | None = None
+    session: so.Session,
+    worker_id: str,
+    *,
+    limit: int = MAX_BATCH,
+    now: dt.datetime | None = None,
+    lease_time: dt.timedelta | None = None,
 ) -> list[Lease]:
     """Lease up to *limit* due jobs to *worker_id* in one statement; return them, earliest due first.
+
+    The leases last *lease_time* (default ``LEASE``): a worker that dies holding them loses
+    them to another worker after that long.
 
     On PostgreSQL the jobs are picked ``FOR UPDATE SKIP LOCKED``, so workers leasing at the same
     moment take different jobs instead of waiting for each other. SQLite has no row locks (the
@@ -118,7 +126,7 @@ def acquire_jobs(
     rows = session.execute(
         sa.update(Job)
         .where(Job.id.in_(sa.select(picked.c.id)), _due(now))
-        .values(locked_by=worker_id, locked_until=now + LEASE)
+        .values(locked_by=worker_id, locked_until=now + (LEASE if lease_time is None else lease_time))
         .returning(Job.id, Job.kind, Job.instance_id, Job.due_at)
         .execution_options(synchronize_session=False)
     ).all()
@@ -333,11 +341,13 @@ def run_due_jobs(
     limit: int = MAX_BATCH,
     now: dt.datetime | None = None,
     stop: threading.Event | None = None,
+    lease_time: dt.timedelta | None = None,
 ) -> RunSummary:
     """Lease and run due jobs until none is left (or *stop* is set); each job in its own transaction.
 
-    Jobs are leased in batches of at most *limit*, sized to about ``BATCH_SECONDS`` of work;
-    the leases a batch has not started when it is overdue or stopped are handed back.
+    Jobs are leased in batches of at most *limit*, sized to about ``BATCH_SECONDS`` of work,
+    for *lease_time* each (default ``LEASE``); the leases a batch has not started when it is
+    overdue or stopped are handed back.
     Failures are retried with exponential backoff; after ``MAX_ATTEMPTS`` the
     job becomes an incident and its instance goes to ``error``.
     """
@@ -346,7 +356,7 @@ def run_due_jobs(
     size = 1  # until this worker knows how long its jobs take
     while stop is None or not stop.is_set():
         with session_factory.begin() as session:
-            leases = acquire_jobs(session, worker_id, limit=min(size, limit), now=now)
+            leases = acquire_jobs(session, worker_id, limit=min(size, limit), now=now, lease_time=lease_time)
         if not leases:
             break
         began = _clock()
@@ -415,12 +425,17 @@ def incidents(session: so.Session, *, organisation_id: int | None = None) -> lis
 
 
 def run_worker(
-    session_factory: so.sessionmaker[so.Session], *, interval: float = 1.0, worker_id: str | None = None
+    session_factory: so.sessionmaker[so.Session],
+    *,
+    interval: float = 1.0,
+    worker_id: str | None = None,
+    lease_time: dt.timedelta | None = None,
 ) -> None:
     """Poll the job table every *interval* seconds until interrupted (``procflow worker``).
 
-    On interruption the job running finishes and the leases not started are handed back,
-    instead of the pass draining every due job first.
+    Jobs are leased for *lease_time* (default ``LEASE``). On interruption the job running
+    finishes and the leases not started are handed back, instead of the pass draining
+    every due job first.
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -431,13 +446,18 @@ def run_worker(
         run_due_jobs,
         "interval",
         seconds=interval,
-        kwargs={"worker_id": worker_id, "stop": stop},
+        kwargs={"worker_id": worker_id, "stop": stop, "lease_time": lease_time},
         args=[session_factory],
         max_instances=1,
         coalesce=True,
         next_run_time=dt.datetime.now(dt.UTC),
     )
-    log.info("worker %s polling every %ss", worker_id, interval)
+    log.info(
+        "worker %s polling every %ss, leasing jobs for %ss",
+        worker_id,
+        interval,
+        (LEASE if lease_time is None else lease_time).total_seconds(),
+    )
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -304,6 +304,9 @@ class HumanTask(Base):
         sa.Index("ix_human_task_inbox_created", *_INBOX_PREFIX, "created_at", "id", "candidate_group"),
         sa.Index("ix_human_task_inbox_name", *_INBOX_PREFIX, "name", "id", "candidate_group"),
         sa.Index("ix_human_task_inbox_counts", *_INBOX_PREFIX, "candidate_group", "id"),
+        # "My cases" (engine/cases.py): did this user complete a task of this case (one probe), and
+        # the cases whose tasks a user completed (one range).
+        sa.Index("ix_human_task_completed_by_instance", "completed_by_id", "instance_id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -532,7 +535,36 @@ class CaseReport(Base):
     __tablename__ = "case_report"
     __table_args__ = (
         sa.Index("ix_case_report_org_process_status", "organisation_id", "process_id", "status"),
-        sa.Index("ix_case_report_org_started", "organisation_id", "started_at"),
+        # The case list (engine/cases.py): one per sort, each page one range in the sort's order;
+        # the default sort also with a process or a status filter. The default sort's index also
+        # holds the starter and the search text (after the instance id, so they do not change its
+        # order): "my cases" and the text search test each case in the index, not in the table row.
+        sa.Index(
+            "ix_case_report_org_started",
+            "organisation_id",
+            "started_at",
+            "instance_id",
+            "started_by_id",
+            "search_text",
+        ),
+        sa.Index("ix_case_report_org_updated", "organisation_id", "updated_at", "instance_id"),
+        sa.Index("ix_case_report_org_title", "organisation_id", "title", "instance_id"),
+        sa.Index(
+            "ix_case_report_org_process_started", "organisation_id", "process_id", "started_at", "instance_id"
+        ),
+        sa.Index(
+            "ix_case_report_org_status_started", "organisation_id", "status", "started_at", "instance_id"
+        ),
+        # The case list's text search on PostgreSQL: a rare term is found through the trigrams
+        # instead of reading the organisation's whole range. SQLite has no trigram index: there it
+        # is an index of no rows (WHERE 0), so that both databases have the same schema.
+        sa.Index(
+            "ix_case_report_search_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+            sqlite_where=sa.text("0"),
+        ),
     )
 
     instance_id: so.Mapped[int] = so.mapped_column(
@@ -548,6 +580,9 @@ class CaseReport(Base):
     completed_at: so.Mapped[dt.datetime | None]
     updated_at: so.Mapped[dt.datetime]
     fields: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    # Lower-cased title, business key and the values of the fields declared "search", one per line:
+    # the case list's text search is one LIKE on the row (engine/cases.py).
+    search_text: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
 
 
 class CaseReportValue(Base):
@@ -622,3 +657,55 @@ class ExternalIdentity(Base):
     last_sign_in_at: so.Mapped[dt.datetime | None]
 
     user: so.Mapped[User] = so.relationship()
+
+
+class ServiceAccount(Base):
+    """A system that calls the REST API for one organisation (a web form, an e-procurement platform).
+
+    It acts through its own user (no password, so no sign-in) and that user's
+    membership: its roles and groups decide what its tokens may do, as for a person.
+    """
+
+    __tablename__ = "service_account"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"))
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), unique=True
+    )
+    name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    created_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    # Set when an admin removed it: its tokens were revoked and its membership deactivated.
+    deactivated_at: so.Mapped[dt.datetime | None]
+
+    user: so.Mapped[User] = so.relationship()
+
+
+class ApiToken(Base):
+    """A bearer token of the REST API: one user's (a person or a service account) in one organisation.
+
+    Only the SHA-256 of the token is stored; ``hint`` is its first characters,
+    enough to tell tokens apart on a page. ``scopes`` is ``["read"]`` or
+    ``["read", "write"]`` (see :mod:`engine.api_tokens`).
+    """
+
+    __tablename__ = "api_token"
+    __table_args__ = (sa.Index("ix_api_token_organisation_user", "organisation_id", "user_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"))
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    hint: so.Mapped[str] = so.mapped_column(sa.String(16))
+    scopes: so.Mapped[list[Any]] = so.mapped_column(default=list)
+    created_at: so.Mapped[dt.datetime] = so.mapped_column(default=utcnow)
+    created_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    expires_at: so.Mapped[dt.datetime]
+    revoked_at: so.Mapped[dt.datetime | None]
+    revoked_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    last_used_at: so.Mapped[dt.datetime | None]
+
+    user: so.Mapped[User] = so.relationship()
+    organisation: so.Mapped[Organisation] = so.relationship()

@@ -23,6 +23,7 @@ from . import (
     errors,
     i18n,
     instances,
+    logging_setup,
     ops,
     password_links,
     processes,
@@ -31,6 +32,7 @@ from . import (
     sso,
     studio,
     tasks,
+    token_settings,
     user_settings,
 )
 from .config import ConfigurationError, load_config
@@ -51,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings["SECRET_KEY"] = secrets.token_hex(32)  # tests only: load_config refuses this elsewhere
     app = Flask(__name__)
     app.config.update(settings)
+    logging_setup.init_app(app)  # first: the request id is there for every other hook's log lines
     CSRFProtect(app)
     db.init_app(app)
     i18n.init_app(app)
@@ -62,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(processes.bp)
     app.register_blueprint(instances.bp)
     app.register_blueprint(user_settings.bp)
+    app.register_blueprint(token_settings.bp)
     app.register_blueprint(studio.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(password_links.bp)
@@ -71,5 +75,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(records.bp)
     app.register_blueprint(ops.bp)
-    app.register_blueprint(api_v1.bp)
+    api_v1.init_app(app)
     return app

@@ -7,8 +7,10 @@ status 1 and one line on stderr. The database comes from
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -101,6 +103,12 @@ def _task_dict(task: engine.HumanTask) -> dict[str, Any]:
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
 def main(verbose: bool) -> None:
     """Procflow: run BPMN procurement processes."""
+    if os.environ.get("PROCFLOW_LOG_FORMAT"):
+        # The worker and the other commands log like the web app (JSON lines when asked for).
+        from web.logging_setup import configure_logging
+
+        configure_logging(level=logging.INFO if verbose else None)
+        return
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
@@ -422,19 +430,26 @@ def send_message(name: str, organisation: str, data: str | None, username: str |
 @main.command()
 @click.option("--once", is_flag=True, help="Run every due job, then exit.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--lease-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds the worker holds each job it takes; a dead worker's jobs go to another worker "
+    "after that long; make it longer than the slowest job. [default: 300]",
+)
 @_handles_errors
-def worker(once: bool, interval: float) -> None:
+def worker(once: bool, interval: float, lease_seconds: float | None) -> None:
     """Run timers, outbox e-mails and scheduled starts from the job table."""
+    lease_time = None if lease_seconds is None else dt.timedelta(seconds=lease_seconds)
     database = engine.create_db_engine()
     factory = engine.create_session_factory(database)
     try:
         if once:
-            summary = engine.run_due_jobs(factory)
+            summary = engine.run_due_jobs(factory, lease_time=lease_time)
             click.echo(
                 f"ran {summary.ran} job(s), {summary.failed} failed, {summary.incidents} new incident(s)"
             )
         else:
-            engine.run_worker(factory, interval=interval)
+            engine.run_worker(factory, interval=interval, lease_time=lease_time)
     finally:
         database.dispose()
 
@@ -461,18 +476,52 @@ def demo_load(path: str | None, as_json: bool) -> None:
     _emit(as_json, {"users": [{k: u.get(k) for k in fields} for u in users]}, "\n".join(lines))
 
 
+GUNICORN_CONFIG = Path(__file__).resolve().parent / "gunicorn.conf.py"
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--production",
+    is_flag=True,
+    help="Run gunicorn with web/gunicorn.conf.py (workers, timeouts; PROCFLOW_BIND, PROCFLOW_WORKERS ...).",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="With --production: worker processes.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, production: bool, workers: int | None) -> None:
     """Serve the web app (database from PROCFLOW_DATABASE_URL, secret from PROCFLOW_SECRET_KEY).
 
-    This is Werkzeug's threaded server, enough for one office; in production run
-    the app under a WSGI server, e.g. ``gunicorn 'web:create_app()'``.
+    Without --production this is Werkzeug's threaded server, enough for trying
+    Procflow out. With --production gunicorn serves it with the settings of
+    web/gunicorn.conf.py; --host/--port, when given, win over PROCFLOW_BIND.
     """
-    from werkzeug.serving import run_simple
-
     from web import ConfigurationError, create_app
+    from web.config import load_config
+
+    if production:
+        try:
+            load_config()  # refuse here, in one line, what every worker would refuse
+        except ConfigurationError as exc:
+            _fail(str(exc))
+            return
+        command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)]
+        explicit = {
+            name
+            for name in ("host", "port")
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        }
+        if explicit:
+            command += ["--bind", f"{host}:{port}"]
+        if workers:
+            command += ["--workers", str(workers)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # gunicorn takes this process's place: signals from a supervisor reach its master directly.
+        os.execv(sys.executable, command)
+    if workers:
+        _fail("--workers needs --production")
+    from werkzeug.serving import run_simple
 
     try:
         app = create_app()

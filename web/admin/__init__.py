@@ -13,6 +13,7 @@ imported below, each for one area:
 - :mod:`.migrations` — moving running instances to another version, dry run first;
 - :mod:`.settings` — the organisation's name, number, country, currency, time
   zone and default language;
+- :mod:`.tokens` — the organisation's API tokens and service accounts;
 - :mod:`.audit` — every admin action, and its CSV export.
 
 Only admins of the signed-in organisation see any of it; everyone else gets
@@ -38,6 +39,7 @@ SECTIONS = (
     ("admin.incidents", _l("Incidents")),
     ("admin.migrations", _l("Migration")),
     ("admin.settings", _l("Organisation")),
+    ("admin.tokens", _l("API tokens")),
     ("admin.audit", _l("Audit log")),
 )
 
@@ -68,7 +70,7 @@ def index() -> Response:
     return redirect(url_for("admin.users"))
 
 
-from . import audit, incidents, migrations, parameters, processes, settings, users  # noqa: E402
+from . import audit, incidents, migrations, parameters, processes, settings, tokens, users  # noqa: E402
 
 __all__ = [
     "SECTIONS",
@@ -80,5 +82,6 @@ __all__ = [
     "parameters",
     "processes",
     "settings",
+    "tokens",
     "users",
 ]
