@@ -55,10 +55,7 @@ matching rows, however many cases the organisation has:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +63,9 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.sql.elements import ColumnElement
 
+from ._keyset import decode_cursor, encode_cursor, key_values
 from .errors import DataError
-from .models import CaseReport, HumanTask, User, UTCDateTime
+from .models import CaseReport, HumanTask, User
 
 CASE_STATUSES = ("running", "waiting", "completed", "error", "suspended", "cancelled")
 # "open" is every status but these.
@@ -193,9 +191,7 @@ def _split_sort(sort: str) -> tuple[str, bool]:
 
 
 def _encode(sort: str, key: tuple[Any, ...], shown: int) -> str:
-    values = [value.isoformat() if isinstance(value, dt.datetime) else value for value in key]
-    text = json.dumps([sort, values, shown], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode("ascii")
+    return encode_cursor([sort, list(key), shown])
 
 
 def _decode(cursor: str, sort: str) -> tuple[tuple[Any, ...], int]:
@@ -205,33 +201,13 @@ def _decode(cursor: str, sort: str) -> tuple[tuple[Any, ...], int]:
     """
     refusal = DataError(f"Invalid case list cursor {cursor[:80]!r} for the sort {sort!r}")
     try:
-        made_for, values, shown = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
-        raise refusal from exc
-    columns = _KEYS[sort.lstrip("-")]
-    if made_for != sort or not isinstance(values, list) or len(values) != len(columns):
-        raise refusal
-    if not isinstance(shown, int) or isinstance(shown, bool) or not 0 < shown < 2**53:
-        raise refusal
-    try:
-        key = tuple(_key_value(column, value) for column, value in zip(columns, values, strict=True))
+        made_for, values, shown = decode_cursor(cursor)
+        if made_for != sort or not isinstance(shown, int) or isinstance(shown, bool) or not 0 < shown < 2**53:
+            raise ValueError("not a cursor of this sort")
+        key = key_values(_KEYS[sort.lstrip("-")], values)
     except (ValueError, TypeError) as exc:
         raise refusal from exc
     return key, shown
-
-
-def _key_value(column: Any, value: Any) -> Any:
-    if isinstance(column.type, UTCDateTime):
-        if not isinstance(value, str):
-            raise TypeError(f"cursor value {value!r} is not a time")
-        parsed = dt.datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
-            raise ValueError("naive time in cursor")
-        return parsed
-    python_type = column.type.python_type
-    if not isinstance(value, python_type) or isinstance(value, bool):
-        raise TypeError(f"cursor value {value!r} is not a {python_type.__name__}")
-    return value
 
 
 def page_statement(

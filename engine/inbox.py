@@ -49,10 +49,6 @@ the organisation has, and sorts only those.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -64,6 +60,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from ._keyset import decode_cursor, encode_cursor, key_values
 from .errors import DataError
 from .identity import TASK_ROLES
 from .models import (
@@ -72,7 +69,6 @@ from .models import (
     HumanTaskExclusion,
     Membership,
     ProcessInstance,
-    UTCDateTime,
     group_member,
 )
 
@@ -381,9 +377,7 @@ def inbox_cursor(sort: str, task: HumanTask) -> str:
 
 
 def _encode(position: _Position) -> str:
-    key = [value.isoformat() if isinstance(value, dt.datetime) else value for value in position.key]
-    text = json.dumps([position.sort, position.segment, key], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode("ascii")
+    return encode_cursor([position.sort, position.segment, list(position.key)])
 
 
 def _decode(cursor: str, sort: str) -> _Position:
@@ -392,33 +386,15 @@ def _decode(cursor: str, sort: str) -> _Position:
     :raises DataError: the cursor is not one (tampered with, cut, or made for another sort).
     """
     refusal = DataError(f"Invalid inbox cursor {cursor[:80]!r} for the sort {sort!r}")
-    try:
-        made_for, segment, values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
-        raise refusal from exc
     segments = _SEGMENTS[sort]
-    if made_for != sort or type(segment) is not int or not 0 <= segment < len(segments):
-        raise refusal
-    columns = segments[segment][1]
-    if not isinstance(values, list) or len(values) != len(columns):
-        raise refusal
     try:
-        key = tuple(_key_value(column, value) for column, value in zip(columns, values, strict=True))
+        made_for, segment, values = decode_cursor(cursor)
+        if made_for != sort or type(segment) is not int or not 0 <= segment < len(segments):
+            raise ValueError("not a cursor of this sort")
+        key = key_values(segments[segment][1], values)
     except (ValueError, TypeError) as exc:
         raise refusal from exc
     return _Position(sort, segment, key)
-
-
-def _key_value(column: Any, value: Any) -> Any:
-    if isinstance(column.type, UTCDateTime):
-        parsed = dt.datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
-            raise ValueError("naive time in cursor")
-        return parsed
-    python_type = column.type.python_type
-    if not isinstance(value, python_type) or isinstance(value, bool):
-        raise TypeError(f"cursor value {value!r} is not a {python_type.__name__}")
-    return value
 
 
 def inbox_page(

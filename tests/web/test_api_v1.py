@@ -363,6 +363,14 @@ def test_messages_and_contact_intake(
         instance = engine.get_instance(s, instance_id)
         assert instance.process_id == "customer_contact"
         assert engine.instance_data(s, instance)["contact"]["email"] == "maija@example.fi"
+    # Without a reference of its own the contact gets one (the customer's replies correlate on it).
+    unreferenced = form.post("/contact-intake", json={k: v for k, v in contact.items() if k != "contact_ref"})
+    assert unreferenced.status_code == 202, unreferenced.json
+    with session_factory() as s:
+        (other,) = unreferenced.json["instances"]
+        assert engine.instance_data(s, engine.get_instance(s, other))["contact"]["contact_ref"].startswith(
+            "WEB-"
+        )
     invalid = _problem(form.post("/contact-intake", json={"email": "not-an-address"}), 422)
     assert {e["field"] for e in invalid["errors"]} == {"email", "message"}
     _problem(api("north-admin").post("/contact-intake", json=contact), 403, "permission-denied")

@@ -8,6 +8,8 @@ the purchasing body's web form calls: only a service account's token may use it.
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 from typing import Any
 
 from flask import g
@@ -61,6 +63,12 @@ def receive_contact(contact: dict[str, Any]) -> Any:
     db = db_session()
     if engine.api_tokens.service_account_of(db, g.api_token) is None:
         raise engine.PermissionDeniedError("The contact intake takes a service account's token only")
+    if not contact.get("contact_ref"):
+        # The customer's replies correlate on the reference: a contact from the form always has one.
+        contact = {
+            **contact,
+            "contact_ref": f"WEB-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+        }
     reached = engine.send_message(
         db, CONTACT_MESSAGE, contact, organisation=g.organisation.key, user=g.user.username
     )
