@@ -64,6 +64,8 @@ class NorthThings:
     definition_id: int
     version: int
     event_id: int
+    token_id: int
+    account_id: int
 
 
 # URL argument → north's thing, by the longest matching path prefix of the rule. A rule under
@@ -87,6 +89,8 @@ ARGUMENTS: dict[tuple[str, str], Any] = {
     ("/admin", "from_version"): lambda t: t.version,
     ("/admin", "to_version"): lambda t: t.version,
     ("/admin", "event_id"): lambda t: t.event_id,
+    ("/admin/tokens", "token_id"): lambda t: t.token_id,
+    ("/admin/tokens", "account_id"): lambda t: t.account_id,
     ("/password", "token"): USED_TOKEN,
     ("/sso", "key"): "no-such-provider",
     ("/sso", "provider"): "no-such-provider",
@@ -124,7 +128,8 @@ def _methods(rule: Rule) -> list[str]:
 
 @pytest.fixture
 def north_things(session_factory: Factory, users: None) -> NorthThings:
-    """North's own process, an instance of it, a failed job, a group, a parameter, a used password link."""
+    """North's own process, an instance of it, a failed job, a group, a parameter, a used password link,
+    a service account and an API token."""
     with session_factory.begin() as s:
         engine.deploy_path(s, FIXTURES / "approval", organisation="north")
         north = engine.get_organisation(s, "north")
@@ -157,6 +162,12 @@ def north_things(session_factory: Factory, users: None) -> NorthThings:
         event = engine.record_admin_action(
             s, organisation_id=north.id, actor="north-admin", action="user_added", target="user north-req"
         )
+        account = engine.api_tokens.create_service_account(
+            s, organisation="north", name="North's web form", actor="north-admin"
+        )
+        token = engine.api_tokens.create_token(
+            s, username="north-req", organisation="north", name="north's token", actor="north-req"
+        )
         s.flush()
         definition = s.get(engine.ProcessDefinition, instance.definition_id)
         assert definition is not None
@@ -169,6 +180,8 @@ def north_things(session_factory: Factory, users: None) -> NorthThings:
             definition_id=definition.id,
             version=definition.version,
             event_id=event.id,
+            token_id=token.record.id,
+            account_id=account.id,
         )
 
 
