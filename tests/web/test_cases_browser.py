@@ -118,10 +118,14 @@ def test_the_case_list_in_three_languages(app: Flask, page: Any, cases: list[int
     for language in ("en", "sv", "fi"):
         page.goto("/cases")
         page.locator(f"form.language-switch button[value={language}]").click()
+        # Each page loads in full before the next navigation (a script cut off mid-download
+        # leaves the test server with an unclosed file).
+        page.wait_for_load_state()
         expect(page.get_by_role("heading", name=headings[language], level=1)).to_be_visible()
         expect(page.locator(".case-count")).to_have_text(more[language])
         page.screenshot(path=str(SHOTS / f"cases-all-{language}.png"), full_page=True)
         page.locator("a[rel=next]").click()
+        page.wait_for_load_state()
         expect(page.locator(".case-count")).to_have_text(rest[language])
         page.screenshot(path=str(SHOTS / f"cases-all-page2-{language}.png"), full_page=True)
         page.goto("/cases?q=oy&status=open")
@@ -129,12 +133,14 @@ def test_the_case_list_in_three_languages(app: Flask, page: Any, cases: list[int
         page.goto("/cases?from=2026-03-04&to=2026-03-01")
         page.screenshot(path=str(SHOTS / f"cases-bad-period-{language}.png"), full_page=True)
     page.locator("form.language-switch button[value=en]").click()
+    page.wait_for_load_state()
     page.set_viewport_size({"width": 420, "height": 900})
     page.goto("/cases")
     page.screenshot(path=str(SHOTS / "cases-narrow-en.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.locator("nav details.dropdown summary").click()
     page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
     app.config["CASE_PAGE_SIZE"] = 50
     _sign_in(page, "north-req", "Inbox")
     page.get_by_role("link", name="Cases", exact=True).click()
