@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -780,7 +781,9 @@ def to_csv(report: Report, labels: Mapping[str, str] | None = None) -> str:
     """The table behind *report* as CSV: a header row (a column's label, or its name), then the rows.
 
     Dates as ISO 8601, numbers as plain decimals, booleans as ``true``/``false``,
-    missing values empty.
+    missing values empty. A text that a spreadsheet would run as a formula
+    (``=HYPERLINK(...)``, ``+``, ``-``, ``@``, tab, CR) gets a leading ``'``;
+    a text that is a plain number stays as it is.
     """
     return _csv(report.columns, report.table_rows(), labels)
 
@@ -805,7 +808,14 @@ def _csv_value(value: Any) -> str:
         return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
     if isinstance(value, float):
         return repr(round(value, 4))
-    return str(value)
+    text = str(value)
+    if text[:1] in _FORMULA_STARTS and not _NUMBER.fullmatch(text):
+        return f"'{text}"
+    return text
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 __all__ = [

@@ -14,10 +14,7 @@ its ``reports`` group. Everyone else gets 404, as for anything that is not their
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import re
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -319,28 +316,8 @@ def _csv_download(
     end = period.end.isoformat() if period.end else today.isoformat()
     filename = f"{name}-{g.organisation.key}-{start}-{end}.csv"
     # The byte order mark makes spreadsheets read the file as UTF-8 (å, ä, ö).
-    content = "\ufeff" + _without_formulas(engine.reports.to_csv(report, labels=labels))
+    content = "\ufeff" + engine.reports.to_csv(report, labels=labels)
     return download(content.encode("utf-8"), filename=filename, content_type="text/csv; charset=utf-8")
-
-
-_NUMBER = re.compile(r"-?\d+(\.\d+)?")
-
-
-def _without_formulas(text: str) -> str:
-    """Keep a spreadsheet from running a text cell that starts like a formula (``=HYPERLINK(...)``).
-
-    Such a cell gets a leading ``'``; numbers (a negative ``days_left``) stay numbers.
-    """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in csv.reader(io.StringIO(text, newline="")):
-        writer.writerow(
-            f"'{cell}"
-            if cell[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.fullmatch(cell)
-            else cell
-            for cell in row
-        )
-    return out.getvalue()
 
 
 def _chart(
