@@ -4,7 +4,8 @@ Scripts and expressions run in separate evaluator processes with CPU and
 memory limits (engine/_evaluator.py). This measures, in one run:
 
 1. one expression evaluated in the calling process (the first wall only) and
-   in an evaluator (both walls), CPU seconds of both processes;
+   in an evaluator (both walls), CPU seconds of both processes; and a plain
+   one (engine/_plain_expressions.py), which the engine evaluates itself;
 2. the engine-overhead workload (bench/engine_overhead.py: start, two user
    tasks, a script, a gateway, on SQLite) with evaluation in this process and
    in evaluators, alternating rounds and keeping the best of each.
@@ -30,7 +31,8 @@ from engine_overhead import procflow  # type: ignore[import-not-found]
 from engine import _sandbox
 from engine._evaluator import pool
 
-EXPRESSION = "amount > 1000 and kind == 'goods'"
+EXPRESSION = "sum(row['price'] for row in rows) > 100 and kind == 'goods'"
+PLAIN = "amount > 1000 and kind == 'goods'"
 DATA = {"amount": 1500, "kind": "goods", "rows": [{"price": i} for i in range(20)]}
 
 
@@ -58,12 +60,12 @@ def in_this_process() -> Iterator[None]:
         isolated.evaluate, isolated.execute, isolated.decide = saved  # type: ignore[method-assign]
 
 
-def per_evaluation(n: int) -> float:
+def per_evaluation(n: int, expression: str = EXPRESSION) -> float:
     environment = _sandbox.SandboxedEnvironment(time_limit=2.0)
-    environment.evaluate(EXPRESSION, DATA)
+    environment.evaluate(expression, DATA)
     began = _cpu()
     for _ in range(n):
-        environment.evaluate(EXPRESSION, DATA)
+        environment.evaluate(expression, DATA)
     return (_cpu() - began) / n
 
 
@@ -79,6 +81,7 @@ def main() -> None:
     isolated_eval = per_evaluation(5000)
     print(f"one expression in this process:  {inline_eval * 1e6:8.1f} µs CPU")
     print(f"one expression in an evaluator:  {isolated_eval * 1e6:8.1f} µs CPU (both processes)")
+    print(f"one plain expression:            {per_evaluation(5000, PLAIN) * 1e6:8.1f} µs CPU")
     inline_rates, isolated_rates = [], []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as folder, in_this_process():

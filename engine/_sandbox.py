@@ -52,6 +52,7 @@ from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from . import _evaluator
+from ._plain_expressions import NotPlain, evaluate_plain, execute_plain
 from ._script_helpers import SPIFF_ARENA_HELPERS, ScriptHelper
 from .errors import SandboxViolation, ScriptError, ScriptTimeout
 from .working_days import add_working_days, is_working_day
@@ -880,15 +881,32 @@ class SandboxedEnvironment(InlineEnvironment):
     def evaluate(
         self, expression: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None
     ) -> Any:
-        """Return the value of ``expression`` evaluated against ``context``."""
-        names = _names_in(expression, "eval")
+        """Return the value of ``expression`` evaluated against ``context``.
+
+        A plain expression (a comparison of task data, see :mod:`engine._plain_expressions`)
+        is evaluated in this process: it can do nothing an evaluator would have to stop.
+        """
+        names = _names_in(expression, "eval")  # refuses what the sandbox refuses, before anything runs
+        try:
+            return evaluate_plain(expression, context, external_context, self._own_names)
+        except NotPlain:
+            pass
         return _evaluator.evaluate(self._request("eval", expression, context, external_context, names))
 
     def execute(
         self, script: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None
     ) -> bool:
-        """Run ``script``; the variables it assigns end up in ``context``."""
-        names = _names_in(script, "exec")
+        """Run ``script``; the variables it assigns end up in ``context``.
+
+        A plain script (assignments of plain expressions, see :mod:`engine._plain_expressions`)
+        runs in this process.
+        """
+        names = _names_in(script, "exec")  # refuses what the sandbox refuses, before anything runs
+        try:
+            context.update(execute_plain(script, context, external_context, self._own_names))
+            return True
+        except NotPlain:
+            pass
         result = _evaluator.evaluate(self._request("exec", script, context, external_context, names))
         context.clear()
         context.update(result)
