@@ -56,7 +56,14 @@ from .models import (
     utcnow,
 )
 from .notifications import TaskToNotify, queue_task_emails
-from .projection import write_case_report
+from .projection import (
+    REPORT_TABLE_NAME,
+    VALUE_TABLE_NAME,
+    CaseReportRows,
+    case_report_rows,
+    upsert_from_rows,
+    write_case_report_rows,
+)
 from .script_context import spiff_arena_helpers
 
 # SpiffWorkflow's task iterator stops at depth 1000 and re-walks the whole tree
@@ -269,6 +276,8 @@ class InstanceOperation:
         self._pending_update: dict[str, Any] | None = None
         self._pending_task_update: tuple[int, dict[str, Any]] | None = None
         self._pending_insert: tuple[dict[str, Any], list[str]] | None = None
+        # The instance's reporting projection (engine/projection.py), written with the instance.
+        self._pending_report: CaseReportRows | None = None
         self.definition: ProcessDefinition = instance.definition
         parsed = load_parsed(session, self.definition)
         # Messages that start an event subprocess: waited for while the instance runs.
@@ -388,6 +397,7 @@ class InstanceOperation:
             or self._pending_update is not None
             or self._pending_task_update is not None
             or self._pending_insert is not None
+            or self._pending_report is not None
         ):
             self._write_pending()
 
@@ -424,6 +434,7 @@ class InstanceOperation:
         insert, self._pending_insert = self._pending_insert, None
         pending, self._pending_update = self._pending_update, None
         task_update, self._pending_task_update = self._pending_task_update, None
+        report, self._pending_report = self._pending_report, None
         audits: list[dict[str, Any]] = []
         if self._audits:
             # A deferred INSERT of the instance gives its id to the rows in the same statement.
@@ -452,6 +463,8 @@ class InstanceOperation:
                 ids = list(connection.execute(_INSERT_HUMAN_TASK, list(new_tasks)).scalars())
             if audits:
                 connection.execute(_INSERT_AUDIT, audits)
+            if report is not None:
+                write_case_report_rows(self.session, report.for_instance(self.instance.id))
             return ids
         statement = _combined_write(
             frozenset(insert[0]) if insert is not None else None,
@@ -459,6 +472,8 @@ class InstanceOperation:
             frozenset(task_update[1]) if task_update is not None else None,
             audit_keys,
             task_keys,
+            tuple(report.report) if report is not None else (),
+            tuple(report.values[0]) if report is not None and report.values else (),
         )
         params: dict[str, Any] = {}
         if insert is not None:
@@ -472,6 +487,10 @@ class InstanceOperation:
             params["audit_rows"] = _json_rows(audits)
         if new_tasks:
             params["task_rows"] = _json_rows(new_tasks)
+        if report is not None:
+            params["report_rows"] = _json_rows([report.report])
+            if report.values:
+                params["value_rows"] = _json_rows(report.values)
         found = connection.execute(statement, params).all()
         if pending is not None and not found:
             raise _changed_meanwhile(self.instance)
@@ -686,10 +705,11 @@ class InstanceOperation:
                 self._insert_instance(defer=True)  # sent with the rows below
             else:
                 self._update_instance(values, defer=True)  # sent with the rows below
+            # The reporting projection, in this transaction (engine/projection.py): sent with the
+            # instance's row, in the same statement on PostgreSQL.
+            self._pending_report = case_report_rows(self.session, instance, self.definition, self.data)
             self._sync_human_tasks(now, completed_task_uuid)
             self.ensure_inserted()  # what follows needs the instance's id
-            # The reporting projection, in this transaction (engine/projection.py).
-            write_case_report(self.session, instance, self.definition, self.data)
             if self._timers_before or self._timer_tasks():
                 self._sync_timer_jobs()
             if (
@@ -1273,6 +1293,8 @@ def _combined_write(
     done_columns: frozenset[str] | None,
     audit_keys: tuple[str, ...],
     task_keys: tuple[str, ...],
+    report_keys: tuple[str, ...] = (),
+    value_keys: tuple[str, ...] = (),
 ) -> sa.Select[Any]:
     """Return the one PostgreSQL statement that writes what a save has pending, built once per shape.
 
@@ -1283,12 +1305,14 @@ def _combined_write(
     it; the UPDATE of a completed task's row (if *done_columns*, see
     :func:`_task_update_statement`); the INSERT of task-index rows (if
     *task_keys*) returning their ids with their task UUIDs; the INSERT of audit
-    events (if *audit_keys*). PostgreSQL
+    events (if *audit_keys*); the upsert of the instance's ``case_report`` row
+    (if *report_keys*) and of its indexed values (if *value_keys*). PostgreSQL
     runs each exactly once, to completion, whatever the outer query reads; they
     touch different rows, so that they see one snapshot changes nothing.
     Parameters: the instance UPDATE's as :meth:`InstanceOperation._update_instance`
     names them with ``i_`` before, the task UPDATE's, and the rows as JSON
-    arrays in ``audit_rows`` and ``task_rows`` (see :func:`_recordset`).
+    arrays in ``audit_rows``, ``task_rows``, ``report_rows`` and ``value_rows``
+    (see :func:`_recordset`).
     """
     columns: list[Any] = []
     joined: Any = None
@@ -1350,19 +1374,33 @@ def _combined_write(
             )
             .cte("new_audit")
         )
+    for table_name, keys, rows in (
+        (REPORT_TABLE_NAME, report_keys, "report_rows"),
+        (VALUE_TABLE_NAME, value_keys, "value_rows"),
+    ):
+        if keys:
+            table = Base.metadata.tables[table_name]
+            upsert = upsert_from_rows(table_name, keys, _recordset(table, keys, rows, new_instance))
+            statement = statement.add_cte(upsert.cte(f"new_{table_name}"))
     return statement
 
 
 def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    """Return *rows* as the JSON array :func:`_recordset` reads (times as ISO 8601 with their offset)."""
-    return json.dumps(rows, default=_json_time, separators=(",", ":"))
+    """Return *rows* as the JSON array :func:`_recordset` reads.
+
+    Times are ISO 8601 with their offset, dates ISO 8601, decimals their text
+    (PostgreSQL reads each string as its column's type).
+    """
+    return json.dumps(rows, default=_json_column_value, separators=(",", ":"))
 
 
-def _json_time(value: Any) -> str:
+def _json_column_value(value: Any) -> str:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given; use aware UTC datetimes")
         return value.isoformat()
+    if isinstance(value, dt.date | Decimal):
+        return str(value)
     raise TypeError(f"{type(value).__name__} is not a column value")
 
 

@@ -44,7 +44,11 @@ from .models import CaseReport, CaseReportValue, ProcessDefinition, ProcessInsta
 _FIELDS: BoundedCache[str, tuple[ReportingField, ...]] = BoundedCache()
 _REPORT_TABLE = CaseReport.__table__
 _VALUE_TABLE = CaseReportValue.__table__
-_REPORT_COLUMNS = (
+REPORT_TABLE_NAME = "case_report"
+VALUE_TABLE_NAME = "case_report_value"
+REPORT_KEY = ("instance_id",)
+VALUE_KEY = ("instance_id", "name")
+REPORT_COLUMNS = (
     "status",
     "title",
     "business_key",
@@ -54,7 +58,11 @@ _REPORT_COLUMNS = (
     "fields",
     "search_text",
 )
-_VALUE_COLUMNS = ("text_value", "number_value", "date_value", "time_value")
+VALUE_COLUMNS = ("text_value", "number_value", "date_value", "time_value")
+_TABLES: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {
+    REPORT_TABLE_NAME: (_REPORT_TABLE, REPORT_KEY, REPORT_COLUMNS),
+    VALUE_TABLE_NAME: (_VALUE_TABLE, VALUE_KEY, VALUE_COLUMNS),
+}
 # The longest search text (engine/cases.py), in UTF-8 bytes: see search_text.
 SEARCH_TEXT_BYTES = 2000
 
@@ -69,24 +77,42 @@ def declared_fields(session: so.Session, definition: ProcessDefinition) -> tuple
     return _FIELDS.get(definition.content_hash, parse)
 
 
-def write_case_report(
+@dataclass(frozen=True)
+class CaseReportRows:
+    """The projection of one instance as rows: its ``case_report`` row and its indexed values.
+
+    ``instance_id`` is None in them while the instance has no id yet (it is
+    inserted by the same statement, see :meth:`engine._workflow.InstanceOperation.save`).
+    """
+
+    report: dict[str, Any]
+    values: list[dict[str, Any]]
+
+    def for_instance(self, instance_id: int) -> CaseReportRows:
+        """Return these rows with *instance_id* as theirs."""
+        return CaseReportRows(
+            {**self.report, "instance_id": instance_id},
+            [{**row, "instance_id": instance_id} for row in self.values],
+        )
+
+
+def case_report_rows(
     session: so.Session,
     instance: ProcessInstance,
     definition: ProcessDefinition,
     data: Callable[[], Mapping[str, Any]],
-) -> None:
-    """Write (insert or replace) the projection of *instance* with the data it holds now.
+) -> CaseReportRows | None:
+    """Return the projection of *instance* with the data it holds now, or None for a test instance.
 
     *data* returns that data; it is called only when the bundle declares fields.
-    Expects to run inside the transaction that saves the instance, after its row was written.
     A test instance (tried from the studio) gets no row: no list or report ever counts it.
     """
     if instance.is_test:
-        return
+        return None
     fields = declared_fields(session, definition)
     current = data() if fields else {}
     values = {f.name: _typed(f.type, _lookup(current, f.path)) for f in fields}
-    row = {
+    report = {
         "instance_id": instance.id,
         "organisation_id": instance.organisation_id,
         "process_id": instance.process_id,
@@ -104,8 +130,6 @@ def write_case_report(
             [values[f.name] for f in fields if f.search],
         ),
     }
-    connection = session.connection()
-    connection.execute(_upsert(session, _REPORT_TABLE, ("instance_id",), _REPORT_COLUMNS), row)
     indexed = [
         {
             "instance_id": instance.id,
@@ -117,8 +141,47 @@ def write_case_report(
         for f in fields
         if f.indexed
     ]
-    if indexed:
-        connection.execute(_upsert(session, _VALUE_TABLE, ("instance_id", "name"), _VALUE_COLUMNS), indexed)
+    return CaseReportRows(report, indexed)
+
+
+def write_case_report(
+    session: so.Session,
+    instance: ProcessInstance,
+    definition: ProcessDefinition,
+    data: Callable[[], Mapping[str, Any]],
+) -> None:
+    """Write (insert or replace) the projection of *instance* with the data it holds now.
+
+    Expects to run inside the transaction that saves the instance, after its row was written.
+    """
+    rows = case_report_rows(session, instance, definition, data)
+    if rows is not None:
+        write_case_report_rows(session, rows)
+
+
+def write_case_report_rows(session: so.Session, rows: CaseReportRows) -> None:
+    """Insert or replace *rows*, whose instance has its id (one or two statements)."""
+    connection = session.connection()
+    on_postgresql = is_postgresql(session)
+    report = _upsert_statement(on_postgresql, _REPORT_TABLE, REPORT_KEY, REPORT_COLUMNS)
+    connection.execute(report, rows.report)
+    if rows.values:
+        connection.execute(
+            _upsert_statement(on_postgresql, _VALUE_TABLE, VALUE_KEY, VALUE_COLUMNS), rows.values
+        )
+
+
+def upsert_from_rows(table_name: str, keys: tuple[str, ...], rows: Any) -> Any:
+    """Return the PostgreSQL upsert into projection table *table_name* of *rows*, a SELECT of *keys*.
+
+    For the statement that writes the projection with its instance (see
+    ``engine._workflow._combined_write``).
+    """
+    table, key, columns = _TABLES[table_name]
+    insert = postgresql.insert(table).from_select(keys, rows, include_defaults=False)
+    return insert.on_conflict_do_update(
+        index_elements=list(key), set_={name: insert.excluded[name] for name in columns}
+    )
 
 
 def search_text(title: str, business_key: str | None, searchable: list[Any]) -> str:
@@ -133,10 +196,6 @@ def search_text(title: str, business_key: str | None, searchable: list[Any]) -> 
     parts = [title, business_key or "", *(value for value in searchable if isinstance(value, str))]
     text = "\n".join(part.lower() for part in parts if part)
     return text.encode(errors="replace")[:SEARCH_TEXT_BYTES].decode(errors="ignore")
-
-
-def _upsert(session: so.Session, table: Any, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
-    return _upsert_statement(is_postgresql(session), table, keys, columns)
 
 
 @functools.cache
@@ -218,7 +277,7 @@ def _json_value(value: Any) -> Any:
 
 
 def _columns(kind: str, value: Any) -> dict[str, Any]:
-    columns: dict[str, Any] = dict.fromkeys(_VALUE_COLUMNS)
+    columns: dict[str, Any] = dict.fromkeys(VALUE_COLUMNS)
     if value is None:
         return columns
     if kind == "boolean":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -9,7 +13,7 @@ import sqlalchemy.orm as so
 import engine
 from engine._workflow import InstanceOperation
 from engine.db import is_postgresql
-from engine.models import AuditEvent, HumanTask, ProcessInstance
+from engine.models import AuditEvent, CaseReport, CaseReportValue, HumanTask, ProcessInstance
 
 TWO_STEPS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -145,7 +149,7 @@ def test_on_postgresql_a_step_writes_instance_task_rows_and_audit_in_one_stateme
         s
         for s in statements
         if s.startswith(("UPDATE process_instance", "UPDATE human_task", "INSERT INTO human_task "))
-        or s.startswith("INSERT INTO audit_event")
+        or s.startswith(("INSERT INTO audit_event", "INSERT INTO case_report"))
     ]
     assert ours == []
     (combined,) = [s for s in statements if s.startswith("WITH")]
@@ -154,6 +158,7 @@ def test_on_postgresql_a_step_writes_instance_task_rows_and_audit_in_one_stateme
         "UPDATE process_instance",
         "INSERT INTO human_task",
         "INSERT INTO audit_event",
+        "INSERT INTO case_report",
     ):
         assert part in combined
     approve = _ready_task(session_factory, instance_id)
@@ -191,6 +196,8 @@ def test_on_postgresql_a_start_writes_instance_task_row_and_audit_in_one_stateme
     (insert,) = [s for s in statements if "INSERT INTO process_instance" in s]
     assert insert.startswith("WITH new_instance AS")
     assert "INSERT INTO human_task" in insert and "INSERT INTO audit_event" in insert
+    assert "INSERT INTO case_report" in insert
+    assert not [s for s in statements if s.startswith("INSERT INTO case_report")]
     with session_factory() as s:
         instance = engine.get_instance(s, instance_id)
         assert (instance.business_key, instance.title, instance.lock_version) == ("K-1", "Two steps", 1)
@@ -198,3 +205,71 @@ def test_on_postgresql_a_start_writes_instance_task_row_and_audit_in_one_stateme
         assert (task.bpmn_id, task.organisation_id) == ("review", instance.organisation_id)
         (event,) = engine.instance_events(s, instance_id)
         assert (event.kind, event.actor, event.detail["version"]) == ("started", "north-req", 1)
+        report = s.get_one(CaseReport, instance_id)
+        assert (report.organisation_id, report.business_key, report.status) == (
+            instance.organisation_id,
+            "K-1",
+            "running",
+        )
+
+
+REPORTING = {
+    "fields": {
+        "amount": {"type": "number", "indexed": True},
+        "due": {"type": "date", "indexed": True},
+        "sent": {"type": "date-time", "indexed": True},
+        "supplier": {"type": "string", "indexed": True, "search": True},
+        "lines": {"type": "json"},
+    }
+}
+
+
+def test_the_projection_is_written_with_the_instance_and_keeps_exact_values(
+    session_factory: Factory, orgs: None
+) -> None:
+    # On PostgreSQL the rows travel as JSON in the save's one statement: decimals, dates and
+    # times must arrive as they were, in their columns' types.
+    files = [
+        engine.BundleFile("plain.bpmn", "bpmn", PLAIN_STEPS),
+        engine.BundleFile("reporting.json", "form", json.dumps(REPORTING)),
+    ]
+    with session_factory.begin() as s:
+        engine.deploy_files(s, files, name="plain_steps")
+        instance_id = engine.start_instance(
+            s, "plain_steps", organisation="north", user="north-req", title="Desks Å"
+        ).id
+    with session_factory() as s:
+        report = s.get_one(CaseReport, instance_id)
+        assert (report.title, report.status, report.fields["amount"]) == ("Desks Å", "running", None)
+        started_at = report.started_at
+    review = _ready_task(session_factory, instance_id)
+    data = {
+        "amount": "1234567.89",
+        "due": "2027-02-28",
+        "sent": "2027-01-15T09:30:00+02:00",
+        "supplier": "Öljy Oy",
+        "lines": [{"item": "desk", "count": 2}],
+    }
+    with session_factory.begin() as s:
+        engine.complete_task(s, review.id, user="north-boss", data=data)
+    with session_factory() as s:
+        report = s.get_one(CaseReport, instance_id)
+        assert report.started_at == started_at
+        assert report.fields == {
+            "amount": 1234567.89,
+            "due": "2027-02-28",
+            "sent": "2027-01-15T09:30:00+02:00",
+            "supplier": "Öljy Oy",
+            "lines": [{"item": "desk", "count": 2}],
+        }
+        assert report.search_text == "desks å\nöljy oy"
+        values = {
+            v.name: (v.text_value, v.number_value, v.date_value, v.time_value)
+            for v in s.scalars(sa.select(CaseReportValue).where(CaseReportValue.instance_id == instance_id))
+        }
+    assert values == {
+        "amount": (None, Decimal("1234567.89"), None, None),
+        "due": (None, None, dt.date(2027, 2, 28), None),
+        "sent": (None, None, None, dt.datetime(2027, 1, 15, 7, 30, tzinfo=dt.UTC)),
+        "supplier": ("Öljy Oy", None, None, None),
+    }
