@@ -18,6 +18,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
+from uuid import UUID, SafeUUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -30,14 +31,19 @@ from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
+from SpiffWorkflow.util.task import TaskState
 
 from .errors import LimitError
 from .limits import STATE_BYTES_VARIABLE, check_state_size, max_state_bytes, may_exceed_state_size
 
 DATA_TYPENAME = "procflow.data"
 _TYPENAME = "typename"
+_UUID_LENGTH = 36
+_UNKNOWN_SAFETY = SafeUUID.unknown
 
 
 def escape_data(value: Any) -> Any:
@@ -70,15 +76,73 @@ class _DataSafeRegistry(DefaultRegistry):
         return super()._convert_for_encoder(obj)
 
 
+def fast_uuid(text: str) -> UUID:
+    """Return ``UUID(text)`` for a UUID as SpiffWorkflow writes it (36 characters), without its checks.
+
+    Restoring a workflow makes four UUIDs of every task; ``UUID()`` took a third of the time.
+    """
+    if len(text) != _UUID_LENGTH:
+        return UUID(text)
+    value = object.__new__(UUID)
+    object.__setattr__(value, "int", int(text.replace("-", ""), 16))
+    object.__setattr__(value, "is_safe", _UNKNOWN_SAFETY)
+    return value
+
+
 class _DataSafeTaskConverter(TaskConverter):
-    """Task data and its deltas are written as they are by SpiffWorkflow; escape them first."""
+    """Task data and its deltas are written as they are by SpiffWorkflow; escape them first.
+
+    Otherwise as SpiffWorkflow 3.2's ``TaskConverter``, written out to look up
+    the parent task once and to make UUIDs with :func:`fast_uuid`.
+    """
 
     def to_dict(self, task: Task) -> dict[str, Any]:
-        dct: dict[str, Any] = super().to_dict(task)
-        dct["data"] = escape_data(dct["data"])
-        if dct.get("delta"):
-            dct["delta"]["updates"] = escape_data(dct["delta"]["updates"])
-        return dct
+        parent = task.workflow.tasks.get(task._parent) if task._parent is not None else None
+        if parent is None:
+            data = escape_data(task.data)
+            delta = {}
+        else:
+            parent_data, own = parent.data, task.data
+            data = {}
+            delta = {
+                "updates": escape_data(DeepMerge.get_updated_keys(parent_data, own)),
+                "deletions": DeepMerge.get_deleted_keys(parent_data, own),
+            }
+        return {
+            "id": str(task.id),
+            "parent": str(task._parent) if parent is not None else None,
+            "children": [str(child) for child in task._children],
+            "last_state_change": task.last_state_change,
+            "state": task.state,
+            "task_spec": task.task_spec.name,
+            "triggered": task.triggered,
+            "internal_data": self.registry.convert(task.internal_data),
+            "data": data,
+            "delta": delta,
+        }
+
+    def from_dict(self, dct: dict[str, Any], workflow: Any) -> Task:
+        task_spec = workflow.spec.task_specs.get(dct["task_spec"])
+        task: Task = self.target_class(workflow, task_spec, state=dct["state"], id=fast_uuid(dct["id"]))
+        task._parent = fast_uuid(dct["parent"]) if dct["parent"] is not None else None
+        task._children = [fast_uuid(child) for child in dct["children"]]
+        task.last_state_change = dct["last_state_change"]
+        task.triggered = dct["triggered"]
+        task.internal_data = self.registry.restore(dct["internal_data"])
+        if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            task.workflow.top_workflow.event_manager.add_task(task)
+        delta = dct.get("delta")
+        parent = workflow.tasks.get(task._parent) if task._parent is not None else None
+        if delta and parent is not None:
+            data = DeepMerge.merge({}, parent.data)
+            data.update(self.registry.restore(delta.get("updates", {})))
+            for key in delta.get("deletions", {}):
+                if key in data:
+                    del data[key]
+        else:
+            data = self.registry.restore(dct["data"])
+        task.data = data
+        return task
 
 
 class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
@@ -91,6 +155,15 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
+
+    def mapping_from_dict(
+        self, mapping: dict[str, Any], key_class: Any = None, **kwargs: Any
+    ) -> dict[Any, Any]:
+        if key_class is UUID:  # the task table: its keys with fast_uuid
+            restore = self.registry.restore
+            return {fast_uuid(key): restore(value, **kwargs) for key, value in mapping.items()}
+        result: dict[Any, Any] = super().mapping_from_dict(mapping, key_class, **kwargs)
+        return result
 
     def from_dict(
         self,
