@@ -97,20 +97,24 @@ def test_every_timer_fires_once_when_a_worker_is_killed_twice_holding_leases(
         nodes.append(node.start())
     victim = workers[0]
     held_at_kill: list[dict[int, int | None]] = []
-    for kill in (1, 2):
+    for attempt in range(1, 11):
 
         def holds_leases(node: Node = victim) -> bool:
             assert node.alive(), node.tail()
             return bool(_leases_of(db_engine, node.pid))
 
-        wait_for(holds_leases, 120, f"worker-1 holding leases before kill {kill}")
+        wait_for(holds_leases, 120, f"worker-1 holding leases before kill {attempt}")
         victim.kill()
         # What it held when it died: leased, maybe half run in a transaction the kill rolled back.
-        held_at_kill.append(_leases_of(db_engine, victim.started[-1]))
-        if kill == 1:
-            victim.start()
-    # Killed while holding leases, with timers left to fire both times.
-    assert all(held_at_kill), held_at_kill
+        # Empty if it finished its batch between the look and the kill: that kill does not count.
+        held = _leases_of(db_engine, victim.started[-1])
+        if held:
+            held_at_kill.append(held)
+        if len(held_at_kill) == 2:
+            break
+        victim.start()
+    # Killed twice while holding leases, with timers left to fire both times.
+    assert len(held_at_kill) == 2, f"worker-1 held leases at {len(held_at_kill)} of {attempt} kills"
     wait_for(lambda: _jobs_left(db_engine) == 0, 300, "every timer job done")
     assert all(node.alive() for node in workers[1:]), [node.tail() for node in workers[1:]]
     total = time.monotonic() - began

@@ -177,10 +177,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _closing_each_response(app: Any) -> Any:
+    """Return *app* with each response body read, and the response closed, before it is sent.
+
+    werkzeug's development server does not close a response (a static file's) when the browser
+    drops the connection while the server discards what is left of the request. The unclosed
+    file's ResourceWarning then failed whichever browser test navigated on at that moment.
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        response = app(environ, start_response)
+        try:
+            body = b"".join(response)
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+        return [body]
+
+    return wsgi
+
+
 @pytest.fixture
 def live_server(app: Flask, deployed: None) -> Iterator[str]:
     """Serve the app on a free local port in a background thread; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _closing_each_response(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
