@@ -302,7 +302,8 @@ _CASE_TASKS = (
         sa.or_(_STATE.is_(None), HumanTask.state == _STATE),
     )
     .order_by(HumanTask.created_at, HumanTask.id)
-    .options(so.joinedload(HumanTask.assignee))
+    # No eager assignee: most of a case's tasks have none, and one that has is loaded when read
+    # (from the session, if it holds the user). Joining it made this read about a fifth slower.
 )
 
 
