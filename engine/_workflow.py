@@ -34,6 +34,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
+from ._driver_sql import DriverStatement
 from ._sandbox import SandboxedScriptEngine
 from ._serializer import SERIALIZER
 from .caches import OrganisationRef, definition_by_id, organisation_by_id
@@ -417,8 +418,8 @@ class InstanceOperation:
             self._pending_task_update = None
 
     def _execute_task_update(self, task_id: int, values: dict[str, Any]) -> None:
-        self.session.connection().execute(
-            _task_update_statement(frozenset(values)),
+        _driver_task_update(frozenset(values)).run(
+            self.session.connection(),
             {"done_task_id": task_id, **{f"done_{key}": value for key, value in values.items()}},
         )
 
@@ -460,9 +461,8 @@ class InstanceOperation:
                 self._execute_update(pending)
             ids: list[int] = []
             if new_tasks:
-                ids = list(connection.execute(_INSERT_HUMAN_TASK, list(new_tasks)).scalars())
-            if audits:
-                connection.execute(_INSERT_AUDIT, audits)
+                ids = [_INSERT_HUMAN_TASK.rows(connection, row)[0][0] for row in new_tasks]
+            _INSERT_AUDIT.run_many(connection, audits)
             if report is not None:
                 write_case_report_rows(self.session, report.for_instance(self.instance.id))
             return ids
@@ -491,7 +491,7 @@ class InstanceOperation:
             params["report_rows"] = _json_rows([report.report])
             if report.values:
                 params["value_rows"] = _json_rows(report.values)
-        found = connection.execute(statement, params).all()
+        found = statement.rows(connection, params)
         if pending is not None and not found:
             raise _changed_meanwhile(self.instance)
         if insert is not None:
@@ -741,7 +741,7 @@ class InstanceOperation:
             self._execute_insert(values, unset)
 
     def _execute_insert(self, values: dict[str, Any], unset: list[str]) -> None:
-        instance_id = self.session.connection().execute(_INSERT_INSTANCE, values).scalar_one()
+        ((instance_id,),) = _INSERT_INSTANCE.rows(self.session.connection(), values)
         self._attach_inserted(instance_id, values, unset)
 
     def _attach_inserted(self, instance_id: int, values: dict[str, Any], unset: list[str]) -> None:
@@ -796,10 +796,8 @@ class InstanceOperation:
 
     def _execute_update(self, update: dict[str, Any]) -> None:
         """Run a versioned UPDATE prepared by :meth:`_update_instance`."""
-        result = self.session.connection().execute(
-            _update_instance_statement(update["columns"]), update["params"]
-        )
-        if result.rowcount != 1:
+        changed = _driver_update_instance(update["columns"]).run(self.session.connection(), update["params"])
+        if changed != 1:
             raise _changed_meanwhile(self.instance)
 
     def _status(self) -> str:
@@ -1238,7 +1236,7 @@ _INSTANCE_DEFAULTED = tuple(
     for column in _INSTANCE_TABLE.columns
     if column.key != "id" and (column.default is not None or column.server_default is not None)
 )
-_INSERT_INSTANCE = sa.insert(_INSTANCE_TABLE).returning(_INSTANCE_TABLE.c.id)
+_INSERT_INSTANCE = DriverStatement(sa.insert(_INSTANCE_TABLE).returning(_INSTANCE_TABLE.c.id))
 _UPDATE_INSTANCE = sa.update(_INSTANCE_TABLE).where(
     _INSTANCE_TABLE.c.id == sa.bindparam("instance_id"),
     _INSTANCE_TABLE.c.lock_version == sa.bindparam("old_lock_version"),
@@ -1251,12 +1249,16 @@ def _update_instance_statement(columns: frozenset[str]) -> sa.Update:
     return _UPDATE_INSTANCE.values({key: sa.bindparam(key) for key in sorted(columns | {"lock_version"})})
 
 
+@functools.cache
+def _driver_update_instance(columns: frozenset[str]) -> DriverStatement:
+    return DriverStatement(_update_instance_statement(columns))
+
+
 _AUDIT_TABLE = Base.metadata.tables["audit_event"]
-_INSERT_AUDIT = sa.insert(_AUDIT_TABLE)
+_INSERT_AUDIT = DriverStatement(sa.insert(_AUDIT_TABLE))
 _HUMAN_TASK_TABLE = Base.metadata.tables["human_task"]
-_INSERT_HUMAN_TASK = sa.insert(_HUMAN_TASK_TABLE).returning(
-    _HUMAN_TASK_TABLE.c.id, sort_by_parameter_order=True
-)
+# One row at a time: a driver's executemany gives no RETURNING rows.
+_INSERT_HUMAN_TASK = DriverStatement(sa.insert(_HUMAN_TASK_TABLE).returning(_HUMAN_TASK_TABLE.c.id))
 
 
 @functools.cache
@@ -1267,6 +1269,11 @@ def _task_update_statement(columns: frozenset[str]) -> sa.Update:
         .where(_HUMAN_TASK_TABLE.c.id == sa.bindparam("done_task_id"))
         .values({key: sa.bindparam(f"done_{key}") for key in sorted(columns)})
     )
+
+
+@functools.cache
+def _driver_task_update(columns: frozenset[str]) -> DriverStatement:
+    return DriverStatement(_task_update_statement(columns))
 
 
 def _recordset(table: sa.Table, keys: Sequence[str], name: str, new_instance: Any = None) -> sa.Select[Any]:
@@ -1295,7 +1302,7 @@ def _combined_write(
     task_keys: tuple[str, ...],
     report_keys: tuple[str, ...] = (),
     value_keys: tuple[str, ...] = (),
-) -> sa.Select[Any]:
+) -> DriverStatement:
     """Return the one PostgreSQL statement that writes what a save has pending, built once per shape.
 
     Data-modifying ``WITH`` queries: the INSERT of a new instance (if
@@ -1382,7 +1389,7 @@ def _combined_write(
             table = Base.metadata.tables[table_name]
             upsert = upsert_from_rows(table_name, keys, _recordset(table, keys, rows, new_instance))
             statement = statement.add_cte(upsert.cte(f"new_{table_name}"))
-    return statement
+    return DriverStatement(statement)
 
 
 def _json_rows(rows: Sequence[dict[str, Any]]) -> str:

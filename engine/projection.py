@@ -32,6 +32,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ._driver_sql import DriverStatement
 from ._reporting_file import REPORTING_FILE, ReportingField, check_reporting_file
 from .caches import BoundedCache
 from .connectors import ConnectorContext
@@ -163,12 +164,8 @@ def write_case_report_rows(session: so.Session, rows: CaseReportRows) -> None:
     """Insert or replace *rows*, whose instance has its id (one or two statements)."""
     connection = session.connection()
     on_postgresql = is_postgresql(session)
-    report = _upsert_statement(on_postgresql, _REPORT_TABLE, REPORT_KEY, REPORT_COLUMNS)
-    connection.execute(report, rows.report)
-    if rows.values:
-        connection.execute(
-            _upsert_statement(on_postgresql, _VALUE_TABLE, VALUE_KEY, VALUE_COLUMNS), rows.values
-        )
+    _upsert_statement(on_postgresql, _REPORT_TABLE, REPORT_KEY, REPORT_COLUMNS).run(connection, rows.report)
+    _upsert_statement(on_postgresql, _VALUE_TABLE, VALUE_KEY, VALUE_COLUMNS).run_many(connection, rows.values)
 
 
 def upsert_from_rows(table_name: str, keys: tuple[str, ...], rows: Any) -> Any:
@@ -201,11 +198,13 @@ def search_text(title: str, business_key: str | None, searchable: list[Any]) -> 
 @functools.cache
 def _upsert_statement(
     on_postgresql: bool, table: Any, keys: tuple[str, ...], columns: tuple[str, ...]
-) -> Any:
+) -> DriverStatement:
     # Built once: building it took as long as running it, at every save.
     insert = postgresql.insert(table) if on_postgresql else sqlite.insert(table)
-    return insert.on_conflict_do_update(
-        index_elements=list(keys), set_={name: insert.excluded[name] for name in columns}
+    return DriverStatement(
+        insert.on_conflict_do_update(
+            index_elements=list(keys), set_={name: insert.excluded[name] for name in columns}
+        )
     )
 
 

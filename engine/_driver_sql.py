@@ -1,0 +1,172 @@
+"""Writes of the hot path run on the driver's cursor, each compiled once per dialect.
+
+SQLAlchemy compiles a Core statement once (its compiled cache), but every
+``Connection.execute`` still builds an execution context, runs the parameters
+through ``construct_params`` and wraps the cursor in a result. For the small
+writes of a step (an UPDATE of the instance, an INSERT of a task row or an
+audit event) that took about three times what SQLite itself took to run them
+(``bench/engine_overhead.py``, profiled). A :class:`DriverStatement` keeps the
+compiled SQL with its parameter order and type processors, and runs it on the
+DBAPI cursor of the session's connection, inside the session's transaction.
+
+What SQLAlchemy would do around a statement is kept: the type processors
+(times to UTC text on SQLite, JSON), the ``before_cursor_execute`` and
+``after_cursor_execute`` events, driver errors raised as
+:class:`sqlalchemy.exc.DBAPIError` with the statement, and a connection found
+broken is invalidated. A statement that needs more (column defaults computed
+in Python, expanding ``IN`` parameters, escaped names) is run through
+``Connection.execute`` as before: :meth:`DriverStatement.compiled` says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+Statement = sa.Insert | sa.Update | sa.Delete | sa.Select[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    # The parameter names, in the order of the "?" for a positional driver (SQLite); psycopg
+    # takes them by name ("%(name)s").
+    names: tuple[str, ...]
+    positional: bool
+    processors: Mapping[str, Callable[[Any], Any]]
+    # Values the statement itself holds (a literal in a WHERE clause), by parameter name.
+    constants: Mapping[str, Any]
+
+
+class DriverStatement:
+    """A Core *statement* run straight on the driver's cursor (see the module's text)."""
+
+    def __init__(self, statement: Statement) -> None:
+        self.statement = statement
+        # By dialect name and the names of the parameters given; None: not for the driver.
+        self._compiled: dict[tuple[str, frozenset[str]], _Compiled | None] = {}
+
+    def compiled(self, dialect: sa.Dialect, keys: frozenset[str]) -> _Compiled | None:
+        """Return the statement compiled for *dialect* and parameters *keys*; None: it needs SQLAlchemy."""
+        cache_key = (dialect.name, keys)
+        try:
+            return self._compiled[cache_key]
+        except KeyError:
+            pass
+        compiled = self.statement.compile(dialect=dialect, column_keys=sorted(keys))
+        found: _Compiled | None = None
+        needs_sqlalchemy = (
+            compiled.insert_prefetch
+            or compiled.update_prefetch
+            or compiled.literal_execute_params
+            or compiled.post_compile_params
+            or compiled.escaped_bind_names
+            or (compiled.positional and compiled.positiontup is None)
+        )
+        if not needs_sqlalchemy:
+            processors = {}
+            constants = {}
+            for name, bind in compiled.binds.items():
+                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                if processor is not None:
+                    processors[name] = processor
+                if not bind.required and name not in keys:
+                    constants[name] = bind.effective_value
+            names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+            found = _Compiled(compiled.string, names, compiled.positional, processors, constants)
+        self._compiled[cache_key] = found
+        return found
+
+    def rows(self, connection: sa.Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the statement with *params* and return the rows it gives (RETURNING, SELECT)."""
+        rows, _ = self._run(connection, params, fetch=True)
+        return rows
+
+    def run(self, connection: sa.Connection, params: Mapping[str, Any]) -> int:
+        """Run the statement with *params*; return the number of rows it changed."""
+        _, count = self._run(connection, params, fetch=False)
+        return count
+
+    def run_many(self, connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once for each of *rows* (all with the same keys), in one driver call."""
+        if not rows:
+            return
+        compiled = self.compiled(connection.dialect, frozenset(rows[0]))
+        if compiled is None:
+            connection.execute(self.statement, list(rows))
+            return
+        parameters = [_driver_parameters(compiled, row) for row in rows]
+        self._call(connection, compiled, parameters, many=True, fetch=False)
+
+    def _run(
+        self, connection: sa.Connection, params: Mapping[str, Any], *, fetch: bool
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        compiled = self.compiled(connection.dialect, frozenset(params))
+        if compiled is None:
+            result = connection.execute(self.statement, dict(params))
+            rows = [tuple(row) for row in result] if fetch and result.returns_rows else []
+            return rows, result.rowcount
+        return self._call(connection, compiled, _driver_parameters(compiled, params), many=False, fetch=fetch)
+
+    @staticmethod
+    def _call(
+        connection: sa.Connection, compiled: _Compiled, parameters: Any, *, many: bool, fetch: bool
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is None:  # pragma: no cover - a closed connection fails in SQLAlchemy
+            raise sa.exc.ResourceClosedError("the connection is closed")
+        dispatch = connection.dispatch
+        cursor = dbapi_connection.cursor()
+        sql = compiled.sql
+        try:
+            if dispatch.before_cursor_execute:
+                for listener in dispatch.before_cursor_execute:
+                    listener(connection, cursor, sql, parameters, None, many)
+            try:
+                if many:
+                    cursor.executemany(sql, parameters)
+                else:
+                    cursor.execute(sql, parameters)
+                rows = [tuple(row) for row in cursor.fetchall()] if fetch and cursor.description else []
+            except connection.dialect.loaded_dbapi.Error as exc:
+                raise _wrapped(connection, exc, sql, parameters, dbapi_connection, cursor) from exc
+            if dispatch.after_cursor_execute:
+                for listener in dispatch.after_cursor_execute:
+                    listener(connection, cursor, sql, parameters, None, many)
+            return rows, cursor.rowcount
+        finally:
+            cursor.close()
+
+
+def _driver_parameters(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+    values = {**compiled.constants, **params} if compiled.constants else params
+    processors = compiled.processors
+    try:
+        processed = [
+            processors[name](values[name]) if name in processors else values[name] for name in compiled.names
+        ]
+    except KeyError as exc:
+        raise sa.exc.ArgumentError(f"a value is required for parameter {exc.args[0]!r}") from exc
+    return tuple(processed) if compiled.positional else dict(zip(compiled.names, processed, strict=True))
+
+
+def _wrapped(
+    connection: sa.Connection, exc: Any, sql: str, parameters: Any, dbapi_connection: Any, cursor: Any
+) -> sa.exc.StatementError:
+    """Return the driver's error *exc* as SQLAlchemy raises it; invalidate a connection found broken."""
+    dialect = connection.dialect
+    disconnected = dialect.is_disconnect(exc, dbapi_connection, cursor)
+    if disconnected:
+        connection.invalidate(exc)
+    wrapped: sa.exc.StatementError = sa.exc.DBAPIError.instance(
+        sql,
+        parameters,
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=disconnected,
+        dialect=dialect,
+    )
+    return wrapped
