@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
-Statement = sa.Insert | sa.Update | sa.Delete | sa.Select[Any]
+Statement = sa.Insert | sa.Update | sa.Delete | sa.Select[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,8 @@ class _Compiled:
     processors: Mapping[str, Callable[[Any], Any]]
     # Values the statement itself holds (a literal in a WHERE clause), by parameter name.
     constants: Mapping[str, Any]
+    # The type processors of the columns it returns (None: the driver's value is the value).
+    results: tuple[Callable[[Any], Any] | None, ...] | None
 
 
 class DriverStatement:
@@ -76,7 +79,18 @@ class DriverStatement:
                 if not bind.required and name not in keys:
                     constants[name] = bind.effective_value
             names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
-            found = _Compiled(compiled.string, names, compiled.positional, processors, constants)
+            results = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.exported_columns
+            )
+            found = _Compiled(
+                compiled.string,
+                names,
+                compiled.positional,
+                processors,
+                constants,
+                results if any(results) else None,
+            )
         self._compiled[cache_key] = found
         return found
 
@@ -84,6 +98,16 @@ class DriverStatement:
         """Run the statement with *params* and return the rows it gives (RETURNING, SELECT)."""
         rows, _ = self._run(connection, params, fetch=True)
         return rows
+
+    def read(self, session: so.Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Return the rows of this SELECT in *session*'s transaction.
+
+        What the session holds is flushed first, as its autoflush does before
+        a query (unless autoflush is off): the rows include its changes.
+        """
+        if session.autoflush:
+            session.flush()
+        return self.rows(session.connection(), params)
 
     def run(self, connection: sa.Connection, params: Mapping[str, Any]) -> int:
         """Run the statement with *params*; return the number of rows it changed."""
@@ -130,7 +154,7 @@ class DriverStatement:
                     cursor.executemany(sql, parameters)
                 else:
                     cursor.execute(sql, parameters)
-                rows = [tuple(row) for row in cursor.fetchall()] if fetch and cursor.description else []
+                rows = _result_rows(compiled, cursor.fetchall()) if fetch and cursor.description else []
             except connection.dialect.loaded_dbapi.Error as exc:
                 raise _wrapped(connection, exc, sql, parameters, dbapi_connection, cursor) from exc
             if dispatch.after_cursor_execute:
@@ -139,6 +163,18 @@ class DriverStatement:
             return rows, cursor.rowcount
         finally:
             cursor.close()
+
+
+def _result_rows(compiled: _Compiled, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+    processors = compiled.results
+    if processors is None:
+        return [tuple(row) for row in rows]
+    return [
+        tuple(
+            processor(value) if processor else value for processor, value in zip(processors, row, strict=True)
+        )
+        for row in rows
+    ]
 
 
 def _driver_parameters(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
@@ -170,3 +206,46 @@ def _wrapped(
         dialect=dialect,
     )
     return wrapped
+
+
+class Entity:
+    """How the rows of a :class:`DriverStatement` become persistent objects of mapped class *entity*.
+
+    :attr:`columns` are its table's columns, to select in that order;
+    :meth:`load` makes a row's values (those columns, in that order) the
+    session's object for the row, as the ORM's own loading would.
+    """
+
+    def __init__(self, entity: type[Any]) -> None:
+        mapper = sa.inspect(entity)
+        self.entity = entity
+        self._mapper = mapper
+        self.columns = tuple(mapper.local_table.columns)
+        self._keys = tuple(mapper.get_property_by_column(column).key for column in self.columns)
+        self._identity = tuple(self.columns.index(column) for column in mapper.primary_key)
+
+    def load(self, session: so.Session, values: Sequence[Any], *, refresh: bool = False) -> Any:
+        """Return the object whose row holds *values*, in *session*.
+
+        The object the session holds already for the row keeps what it has
+        loaded, and gets what it has not. With *refresh* (as the ORM's
+        ``populate_existing``) it gets every value of the row, and its
+        relationships are loaded again when next read. Otherwise a new object
+        joins the session as persistent: nothing to write, relationships
+        loaded when read.
+        """
+        key = self._mapper.identity_key_from_primary_key([values[i] for i in self._identity])
+        held = session.identity_map.get(key)
+        if held is not None:
+            if refresh:
+                session.expire(held)  # changes dropped; relationships loaded again when read
+            unloaded = sa.inspect(held).unloaded
+            for name, value in zip(self._keys, values, strict=True):
+                if name in unloaded:
+                    so.attributes.set_committed_value(held, name, value)
+            return held
+        new = self._mapper.class_manager.new_instance()
+        new.__dict__.update(zip(self._keys, values, strict=True))
+        so.make_transient_to_detached(new)
+        session.add(new)
+        return new

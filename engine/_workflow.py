@@ -34,7 +34,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
-from ._driver_sql import DriverStatement
+from ._driver_sql import DriverStatement, Entity
 from ._sandbox import SandboxedScriptEngine
 from ._serializer import SERIALIZER
 from .caches import OrganisationRef, definition_by_id, organisation_by_id
@@ -338,13 +338,19 @@ class InstanceOperation:
         """
         postgresql = is_postgresql(session)
         statement = _LOCK_TASK_PG if postgresql else _LOCK_TASK
-        row = session.execute(statement, {"task_id": task_id, "username": actor}).one_or_none()
-        if row is None:
+        rows = statement.read(session, {"task_id": task_id, "username": actor})
+        if not rows:
             raise NotFoundError(f"No task {task_id}")
-        fields: tuple[Any, ...] = tuple(row)
-        task, instance, org_id, key, identity_version, definitions_version, excluded = fields[:7]
+        (row,) = rows
+        after_task = len(_TASK.columns)
+        after_instance = after_task + len(_INSTANCE.columns)
+        task = _TASK.load(session, row[:after_task], refresh=True)
+        instance = _INSTANCE.load(session, row[after_task:after_instance], refresh=True)
+        org_id, key, identity_version, definitions_version, excluded = row[
+            after_instance : after_instance + 5
+        ]
         # On SQLite the write lock was taken at BEGIN: everything the statement read is current.
-        if postgresql and fields[7] != instance.lock_version:
+        if postgresql and row[-1] != instance.lock_version:
             # The instance changed while the statement waited for its lock: the task row it read
             # (not locked, as of the statement's start) may be stale; read it again. Every change
             # to a task row comes with a new lock version of its instance (see touch()).
@@ -1213,21 +1219,25 @@ _EXCLUDED = (
     )
     .label("excluded")
 )
-_LOCK_TASK = (
-    sa.select(HumanTask, ProcessInstance, *_ORGANISATION_VERSIONS, _EXCLUDED)
+# Run on the driver (engine/_driver_sql.py), the task and the instance loaded as the ORM's
+# populate_existing would: every step of a case takes this lock.
+_TASK = Entity(HumanTask)
+_INSTANCE = Entity(ProcessInstance)
+_LOCK_TASK_COLUMNS = (
+    sa.select(*_TASK.columns, *_INSTANCE.columns, *_ORGANISATION_VERSIONS, _EXCLUDED)
     .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
     .join(Organisation, Organisation.id == ProcessInstance.organisation_id)
     .where(HumanTask.id == sa.bindparam("task_id"))
-    .execution_options(populate_existing=True)
 )
+_LOCK_TASK = DriverStatement(_LOCK_TASK_COLUMNS)
 # On PostgreSQL the instance row is locked, and re-read at its newest version if the statement had
 # to wait for the lock; the same row through an alias, not locked, keeps the version the rest of
 # the statement (the task row) was read at.
 _SEEN = so.aliased(ProcessInstance, name="seen_instance")
-_LOCK_TASK_PG = (
-    _LOCK_TASK.add_columns(_SEEN.lock_version)
+_LOCK_TASK_PG = DriverStatement(
+    _LOCK_TASK_COLUMNS.add_columns(_SEEN.lock_version)
     .join(_SEEN, _SEEN.id == ProcessInstance.id)
-    .with_for_update(of=ProcessInstance)
+    .with_for_update(of=ProcessInstance.__table__)
 )
 _INSTANCE_TABLE = Base.metadata.tables["process_instance"]
 _INSTANCE_COLUMNS = tuple(attr.key for attr in sa.inspect(ProcessInstance).column_attrs)

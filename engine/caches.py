@@ -35,6 +35,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from ._driver_sql import DriverStatement
 from .errors import NotFoundError
 from .models import (
     Group,
@@ -111,20 +112,24 @@ _ORGANISATION_COLUMNS = (
     Organisation.identity_version,
     Organisation.definitions_version,
 )
-_ORGANISATION_BY_KEY = sa.select(*_ORGANISATION_COLUMNS).where(Organisation.key == sa.bindparam("key"))
-_ORGANISATION_BY_ID = sa.select(*_ORGANISATION_COLUMNS).where(Organisation.id == sa.bindparam("id"))
+_ORGANISATION_BY_KEY = DriverStatement(
+    sa.select(*_ORGANISATION_COLUMNS).where(Organisation.key == sa.bindparam("key"))
+)
+_ORGANISATION_BY_ID = DriverStatement(
+    sa.select(*_ORGANISATION_COLUMNS).where(Organisation.id == sa.bindparam("id"))
+)
 
 
 def organisation_by_key(session: so.Session, key: str) -> OrganisationRef | None:
     """Return the organisation with *key* and its current versions (one indexed read)."""
-    row = session.execute(_ORGANISATION_BY_KEY, {"key": key}).one_or_none()
-    return OrganisationRef(*row) if row is not None else None
+    rows = _ORGANISATION_BY_KEY.read(session, {"key": key})
+    return OrganisationRef(*rows[0]) if rows else None
 
 
 def organisation_by_id(session: so.Session, organisation_id: int) -> OrganisationRef | None:
     """Return organisation *organisation_id* and its current versions."""
-    row = session.execute(_ORGANISATION_BY_ID, {"id": organisation_id}).one_or_none()
-    return OrganisationRef(*row) if row is not None else None
+    rows = _ORGANISATION_BY_ID.read(session, {"id": organisation_id})
+    return OrganisationRef(*rows[0]) if rows else None
 
 
 _ACTORS: BoundedCache[tuple[int, int, str], Actor | str | None] = BoundedCache()

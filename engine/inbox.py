@@ -60,6 +60,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from ._driver_sql import DriverStatement, Entity
 from ._keyset import decode_cursor, encode_cursor, key_values
 from .errors import DataError
 from .identity import TASK_ROLES
@@ -282,7 +283,7 @@ def matching_tasks(session: so.Session, *, user_id: int | None = None, where: Ta
             "organisation_id": where.organisation_id,
             "state": where.state,
         }
-        return list(session.scalars(_CASE_TASKS, params))
+        return [_TASK.load(session, row) for row in _CASE_TASKS.read(session, params)]
     stmt = (
         sa.select(HumanTask)
         .where(*_conditions(user_id, where), sa.or_(*_view_branches(user_id, where)))
@@ -294,8 +295,10 @@ def matching_tasks(session: so.Session, *, user_id: int | None = None, where: Ta
 
 _ORGANISATION_ID = sa.bindparam("organisation_id", type_=sa.Integer)
 _STATE = sa.bindparam("state", type_=sa.String)
-_CASE_TASKS = (
-    sa.select(HumanTask)
+_TASK = Entity(HumanTask)
+# Run on the driver (engine/_driver_sql.py): each step of the engine's callers reads it.
+_CASE_TASKS = DriverStatement(
+    sa.select(*_TASK.columns)
     .where(
         HumanTask.instance_id == sa.bindparam("instance_id"),
         sa.or_(_ORGANISATION_ID.is_(None), HumanTask.organisation_id == _ORGANISATION_ID),

@@ -9,8 +9,10 @@ import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from engine._driver_sql import DriverStatement
-from engine.models import UTCDateTime
+import engine
+from engine._driver_sql import DriverStatement, Entity
+from engine.models import HumanTask, User, UTCDateTime
+from tests.engine.test_save_writes import TWO_STEPS
 
 Factory = so.sessionmaker[so.Session]
 _METADATA = sa.MetaData()
@@ -107,3 +109,54 @@ def test_a_missing_value_is_named(session_factory: Factory) -> None:
         connection = _connection(s)
         with pytest.raises(sa.exc.ArgumentError, match="'b_at'"):
             _CLOSE_READY.run(connection, {"b_name": "x", "b_state": "closed"})
+
+
+_TASK = Entity(HumanTask)
+_TASK_BY_ID = DriverStatement(sa.select(*_TASK.columns).where(HumanTask.id == sa.bindparam("id")))
+
+
+@pytest.fixture
+def task_id(session_factory: Factory, orgs: None) -> int:
+    with session_factory.begin() as s:
+        engine.deploy_files(s, [engine.BundleFile("two.bpmn", "bpmn", TWO_STEPS)], name="two_steps")
+        instance_id = engine.start_instance(s, "two_steps", organisation="north", user="north-req").id
+    with session_factory() as s:
+        (task,) = engine.list_tasks(s, instance_id=instance_id)
+        return task.id
+
+
+def test_a_row_becomes_a_persistent_object_with_lazy_relationships(
+    session_factory: Factory, task_id: int
+) -> None:
+    with session_factory() as s:
+        (row,) = _TASK_BY_ID.read(s, {"id": task_id})
+        task = _TASK.load(s, row)
+        assert sa.inspect(task).persistent and not s.dirty and not s.new
+        assert (task.id, task.state, task.bpmn_id) == (task_id, "ready", "review")
+        assert task.created_at.tzinfo is not None
+        assert task.instance.process_id == "two_steps"  # loaded when read
+        assert _TASK.load(s, row) is task  # one object per row
+        assert s.get(HumanTask, task_id) is task
+
+
+def test_a_held_object_keeps_its_changes_unless_refreshed(session_factory: Factory, task_id: int) -> None:
+    with session_factory() as s:
+        boss = s.scalars(sa.select(User).where(User.username == "north-boss")).one()
+        held = s.get(HumanTask, task_id)
+        assert held is not None and held.assignee is None
+        s.commit()  # its objects stay loaded (expire_on_commit is off)
+        with session_factory.begin() as other:  # another process claims it meanwhile
+            other.execute(sa.update(HumanTask).where(HumanTask.id == task_id).values(assignee_id=boss.id))
+        held.name = "Renamed here"
+        s.expire(held, ["lane"])
+        with s.no_autoflush:
+            (row,) = _TASK_BY_ID.rows(s.connection(), {"id": task_id})
+            assert _TASK.load(s, row) is held
+            # As the ORM loads a row it holds: what it had stays, what it had not is filled in.
+            assert (held.name, held.assignee_id, held.assignee) == ("Renamed here", None, None)
+            assert "lane" in held.__dict__
+            assert _TASK.load(s, row, refresh=True) is held
+        # As populate_existing: the row's values, the change dropped, relationships read again.
+        assert (held.name, held.assignee_id) == ("Review", boss.id)
+        assert held.assignee is boss
+        assert not s.dirty
