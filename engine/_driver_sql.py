@@ -42,6 +42,9 @@ class _Compiled:
     constants: Mapping[str, Any]
     # The type processors of the columns it returns (None: the driver's value is the value).
     results: tuple[Callable[[Any], Any] | None, ...] | None
+    # Whether it returns rows (a SELECT, RETURNING): known here, so the cursor's description,
+    # which psycopg builds anew each time it is read, is not needed.
+    returns_rows: bool
 
 
 class DriverStatement:
@@ -90,6 +93,7 @@ class DriverStatement:
                 processors,
                 constants,
                 results if any(results) else None,
+                bool(results),
             )
         self._compiled[cache_key] = found
         return found
@@ -154,7 +158,7 @@ class DriverStatement:
                     cursor.executemany(sql, parameters)
                 else:
                     cursor.execute(sql, parameters)
-                rows = _result_rows(compiled, cursor.fetchall()) if fetch and cursor.description else []
+                rows = _result_rows(compiled, cursor.fetchall()) if fetch and compiled.returns_rows else []
             except connection.dialect.loaded_dbapi.Error as exc:
                 raise _wrapped(connection, exc, sql, parameters, dbapi_connection, cursor) from exc
             if dispatch.after_cursor_execute:
