@@ -169,6 +169,12 @@ class DriverStatement:
             cursor.close()
 
 
+def execute_text(connection: sa.Connection, sql: str) -> None:
+    """Run *sql*, a statement without parameters (``BEGIN IMMEDIATE``), on the driver's cursor."""
+    compiled = _Compiled(sql, (), True, {}, {}, None, False)
+    DriverStatement._call(connection, compiled, (), many=False, fetch=False)
+
+
 def _result_rows(compiled: _Compiled, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
     processors = compiled.results
     if processors is None:

@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from ._driver_sql import execute_text
+
 DATABASE_URL_ENV = "PROCFLOW_DATABASE_URL"
 INSTANCE_PATH_ENV = "PROCFLOW_INSTANCE_PATH"
 MIGRATIONS_PATH = Path(__file__).parent / "migrations"
@@ -104,10 +106,11 @@ def _tune_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
+        # On the driver's cursor: through SQLAlchemy this cost a twentieth of a short step.
         if connection.get_execution_options().get(_READS_ONLY):
-            connection.exec_driver_sql("BEGIN")
+            execute_text(connection, "BEGIN")
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            execute_text(connection, "BEGIN IMMEDIATE")
 
 
 _READS_ONLY = "procflow_reads_only"
