@@ -307,6 +307,9 @@ class HumanTask(Base):
         # "My cases" (engine/cases.py): did this user complete a task of this case (one probe), and
         # the cases whose tasks a user completed (one range).
         sa.Index("ix_human_task_completed_by_instance", "completed_by_id", "instance_id"),
+        # A case's tasks in one state, in order (engine/inbox.py, every step of its callers): a
+        # range however many tasks the case has finished, e.g. a goal review after years of loops.
+        sa.Index("ix_human_task_instance_state", "instance_id", "state", "created_at", "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
