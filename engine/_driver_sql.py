@@ -1,4 +1,4 @@
-"""Writes of the hot path run on the driver's cursor, each compiled once per dialect.
+"""Statements of the hot path run on the driver's cursor, each compiled once per dialect.
 
 SQLAlchemy compiles a Core statement once (its compiled cache), but every
 ``Connection.execute`` still builds an execution context, runs the parameters
@@ -7,7 +7,10 @@ writes of a step (an UPDATE of the instance, an INSERT of a task row or an
 audit event) that took about three times what SQLite itself took to run them
 (``bench/engine_overhead.py``, profiled). A :class:`DriverStatement` keeps the
 compiled SQL with its parameter order and type processors, and runs it on the
-DBAPI cursor of the session's connection, inside the session's transaction.
+DBAPI cursor of the session's connection, inside the session's transaction:
+a save's writes, a case's task list, the task lock, the organisation's versions
+and SQLite's ``BEGIN`` (:func:`execute_text`). :class:`Entity` makes the rows
+read persistent ORM objects.
 
 What SQLAlchemy would do around a statement is kept: the type processors
 (times to UTC text on SQLite, JSON), the ``before_cursor_execute`` and
@@ -228,7 +231,6 @@ class Entity:
 
     def __init__(self, entity: type[Any]) -> None:
         mapper = sa.inspect(entity)
-        self.entity = entity
         self._mapper = mapper
         self.columns = tuple(mapper.local_table.columns)
         self._keys = tuple(mapper.get_property_by_column(column).key for column in self.columns)

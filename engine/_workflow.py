@@ -342,13 +342,9 @@ class InstanceOperation:
         if not rows:
             raise NotFoundError(f"No task {task_id}")
         (row,) = rows
-        after_task = len(_TASK.columns)
-        after_instance = after_task + len(_INSTANCE.columns)
-        task = _TASK.load(session, row[:after_task], refresh=True)
-        instance = _INSTANCE.load(session, row[after_task:after_instance], refresh=True)
-        org_id, key, identity_version, definitions_version, excluded = row[
-            after_instance : after_instance + 5
-        ]
+        task = _TASK.load(session, row[:_TASK_END], refresh=True)
+        instance = _INSTANCE.load(session, row[_TASK_END:_INSTANCE_END], refresh=True)
+        org_id, key, identity_version, definitions_version, excluded = row[_INSTANCE_END : _INSTANCE_END + 5]
         # On SQLite the write lock was taken at BEGIN: everything the statement read is current.
         if postgresql and row[-1] != instance.lock_version:
             # The instance changed while the statement waited for its lock: the task row it read
@@ -1223,6 +1219,9 @@ _EXCLUDED = (
 # populate_existing would: every step of a case takes this lock.
 _TASK = Entity(HumanTask)
 _INSTANCE = Entity(ProcessInstance)
+# Where the task's and the instance's columns end in the lock's row.
+_TASK_END = len(_TASK.columns)
+_INSTANCE_END = _TASK_END + len(_INSTANCE.columns)
 _LOCK_TASK_COLUMNS = (
     sa.select(*_TASK.columns, *_INSTANCE.columns, *_ORGANISATION_VERSIONS, _EXCLUDED)
     .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
