@@ -85,9 +85,9 @@ def main() -> None:
     inline_rates, isolated_rates = [], []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as folder, in_this_process():
-            inline_rates.append(procflow(args.n, f"sqlite:///{folder}/inline.sqlite3"))
+            inline_rates.append(procflow(args.n, f"sqlite:///{folder}/inline.sqlite3").cpu)
         with tempfile.TemporaryDirectory() as folder:
-            isolated_rates.append(procflow(args.n, f"sqlite:///{folder}/isolated.sqlite3"))
+            isolated_rates.append(procflow(args.n, f"sqlite:///{folder}/isolated.sqlite3").cpu)
     inline, isolated = max(inline_rates), max(isolated_rates)
     print(f"workload, evaluated in this process: {inline:8.1f} instances/s")
     print(f"workload, evaluated in evaluators:   {isolated:8.1f} instances/s")
