@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,13 @@ def test_engine_overhead_prints_its_ratio_last() -> None:
 def test_engine_overhead_on_postgresql_prints_both_figures(db_url: str) -> None:
     lines = _run(str(BENCH / "engine_overhead.py"), "3", "--rounds", "1", "--postgres", db_url)
     (by_cpu,) = [line for line in lines if line.startswith("(c) ")]
-    (by_wall,) = [line for line in lines if "by wall-clock time" in line]
+    (by_wall,) = [line for line in lines if "the same by wall-clock time" in line]
+    (mixed,) = [line for line in lines if "over SpiffWorkflow's CPU time" in line]
     assert "ratio (c)/(a)" in by_cpu
     assert "steal meanwhile" in by_wall
+    wall_rate, raw_wall_rate, ratio = (float(x) for x in re.findall(r"\d+\.\d+", by_wall)[:3])
+    assert ratio == pytest.approx(wall_rate / raw_wall_rate, abs=0.001)
+    assert float(mixed.rpartition(" ")[2]) > 0
 
 
 @pytest.mark.slow
