@@ -160,3 +160,33 @@ def test_a_held_object_keeps_its_changes_unless_refreshed(session_factory: Facto
         assert (held.name, held.assignee_id) == ("Review", boss.id)
         assert held.assignee is boss
         assert not s.dirty
+
+
+def test_a_loaded_object_is_written_and_expunged_as_one_the_orm_loaded(
+    session_factory: Factory, task_id: int
+) -> None:
+    with session_factory() as s:
+        orm_loaded = s.get(HumanTask, task_id)
+        assert orm_loaded is not None
+        orm_state = sa.inspect(orm_loaded)
+        expected = (orm_state.key, orm_state.identity_token, orm_state.persistent, orm_state.modified)
+        s.expunge(orm_loaded)
+        (row,) = _TASK_BY_ID.read(s, {"id": task_id})
+        task = _TASK.load(s, row)
+        state = sa.inspect(task)
+        assert (state.key, state.identity_token, state.persistent, state.modified) == expected
+        assert state.session is s and not state.committed_state and not state.expired_attributes
+        task.name = "Renamed"
+        assert list(s.dirty) == [task]
+        s.commit()
+        assert not s.dirty and task.name == "Renamed"
+        s.expunge(task)
+        assert sa.inspect(task).detached and s.get(HumanTask, task_id) is not task
+    with session_factory() as s:
+        (row,) = _TASK_BY_ID.read(s, {"id": task_id})
+        task = _TASK.load(s, row)
+        assert task.name == "Renamed"
+        task.name = "Again"
+        s.flush()
+        s.rollback()
+        assert task.name == "Renamed"  # a rollback expires it as one the ORM loaded
