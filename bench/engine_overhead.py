@@ -146,7 +146,8 @@ def main() -> None:
             f"    the same by wall-clock time:  {wall_pg.wall:8.1f} instances/s"
             f"  over SpiffWorkflow's {wall_raw.wall:.1f} by wall-clock time:"
             f" ratio {wall_pg.wall / wall_raw.wall:.3f}"
-            f"  (steal meanwhile: {wall_pg.steal:.0%} and {wall_raw.steal:.0%} of the machine's CPU time)"
+            f"  (steal meanwhile: {wall_pg.steal:.0%} of the machine's CPU time in that run,"
+            f" {wall_raw.steal:.0%} in SpiffWorkflow's)"
         )
         print(f"    by wall-clock time over SpiffWorkflow's CPU time (a): ratio {wall_pg.wall / raw:.3f}")
     print(f"ratio (b)/(a): {sqlite / raw:.3f}")
