@@ -58,17 +58,28 @@ class ServerCpu:
         self.available = self.postmaster is not None and _stat(self.postmaster) is not None
 
     def seconds(self) -> float:
-        """The server's CPU seconds so far (0.0 if not ``available``)."""
+        """The server's CPU seconds so far (0.0 if not ``available``).
+
+        A backend that ends moves its CPU time from its own ``/proc`` entry to the
+        postmaster's reaped total while the children are being read. So the
+        reaped total is read before and after them, and the reading is taken
+        again when it moved; a child already reaped but still listed (state
+        ``X``) is in that total and is not counted again.
+        """
         if self.postmaster is None:
             return 0.0
-        total = 0
-        parent = _stat(self.postmaster)
-        if parent is not None:
-            total += sum(int(value) for value in parent[11:15])  # utime stime cutime cstime
-        for child in _children(self.postmaster):
-            fields = _stat(child)
-            if fields is not None:
-                total += int(fields[11]) + int(fields[12])
+        for _ in range(100):
+            parent = _stat(self.postmaster)
+            if parent is None:
+                return 0.0
+            total = sum(int(value) for value in parent[11:15])  # utime stime cutime cstime
+            for child in _children(self.postmaster):
+                fields = _stat(child)
+                if fields is not None and fields[0] != "X":
+                    total += int(fields[11]) + int(fields[12])
+            again = _stat(self.postmaster)
+            if again is not None and again[13:15] == parent[13:15]:
+                break
         return total / self._tick
 
 

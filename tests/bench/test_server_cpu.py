@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +38,34 @@ def test_counts_a_backend_that_has_ended(db_engine: sa.Engine) -> None:
             break
         time.sleep(0.1)
     assert server.seconds() - before > 0.1
+
+
+@pytest.mark.postgres
+def test_the_reading_never_goes_back_while_backends_end(db_engine: sa.Engine) -> None:
+    """A backend reaped while the children are read is counted once, never twice or not at all."""
+    server = ServerCpu(db_engine)
+    stop = threading.Event()
+
+    def connections_that_come_and_go() -> None:
+        other = sa.create_engine(db_engine.url, poolclass=sa.pool.NullPool)
+        while not stop.is_set():
+            with other.connect() as conn:
+                conn.execute(sa.text("SELECT count(*) FROM generate_series(1, 1000000)")).scalar_one()
+        other.dispose()
+
+    churn = threading.Thread(target=connections_that_come_and_go)
+    churn.start()
+    try:
+        readings = [server.seconds()]
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            readings.append(server.seconds())
+    finally:
+        stop.set()
+        churn.join()
+    drops = [(a, b) for a, b in itertools.pairwise(readings) if b < a]
+    assert readings[-1] - readings[0] > 0.5  # backends did end meanwhile
+    assert drops == []
 
 
 def test_steal_is_the_eighth_field_of_the_cpu_line() -> None:
