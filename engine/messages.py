@@ -33,7 +33,7 @@ from ._workflow import (
     operations_in_flight,
 )
 from .definitions import load_parsed, visible_definitions
-from .errors import DataError, FormValidationError, NotFoundError, ProcflowError
+from .errors import DataError, FormValidationError, NotFoundError, ProcflowError, ScriptError
 from .identity import get_organisation
 from .models import MessageSubscription, ProcessDefinition, ProcessInstance
 from .runtime import checked_start_data, create_instance
@@ -68,7 +68,8 @@ def send_message(
     submission (see :func:`engine.complete_task`).
 
     :raises NotFoundError: unknown organisation, or nothing waits for or starts on this message.
-    :raises DataError: a payload key is a reserved name, or the payload nests too deep.
+    :raises DataError: a payload key is a reserved name, the payload nests too deep, or a
+        correlation property of the event that would catch it cannot be read from it.
     """
     org = get_organisation(session, organisation)
     reached = _deliver(
@@ -202,13 +203,35 @@ def _catch(op: InstanceOperation, name: str, payload: dict[str, Any]) -> bool:
         # Catching it makes SpiffWorkflow start the event subprocess (a new one each time).
         waiting = [op.event_subprocess_messages[name]]
     definition = waiting[0]
-    correlations = definition.calculate_correlations(
-        op.script_engine, definition.correlation_properties, payload
-    )
+    correlations = _correlations(op, definition, payload)
     caught: int = op.workflow.event_manager.catch(
         BpmnEvent(definition, payload, correlations), internal=False
     )
     return caught > 0
+
+
+def _correlations(
+    op: InstanceOperation, definition: MessageEventDefinition, payload: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Return the message's correlation values by key, as SpiffWorkflow's own calculation does.
+
+    :raises DataError: a correlation property's expression fails on the payload (a key it
+        reads is missing, say): names the message, the process, the property and its expression.
+    """
+    correlations: dict[str, dict[str, Any]] = {}
+    for prop in definition.correlation_properties:
+        try:
+            value = op.script_engine.environment.evaluate(prop.retrieval_expression, payload)
+        except ScriptError as exc:
+            keys = ", ".join(sorted(map(repr, payload))) or "none"
+            raise DataError(
+                f"Message {definition.name!r} was not delivered to process {op.instance.process_id!r}: "
+                f"its correlation property {prop.name!r} is read from the payload by "
+                f"{prop.retrieval_expression!r}, which failed ({exc}). The payload's keys: {keys}."
+            ) from exc
+        for key in prop.correlation_keys:
+            correlations.setdefault(key, {})[prop.name] = value
+    return correlations
 
 
 def start_by_message(

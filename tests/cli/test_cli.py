@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, PROCESSES
 from web.cli import main
 
 
@@ -288,6 +288,20 @@ def test_send_message_refuses_a_reserved_payload_key(cli: Any, setup_org: None) 
     cli("deploy", str(FIXTURES / "messages"))
     result = cli("send-message", "contact_received", "--org", "north", "--data", '{"math": 1}', ok=False)
     assert "'math' is a reserved name" in _one_error_line(result)
+    assert "No instance 1" in _one_error_line(cli("show", "1", "--json", ok=False))  # nothing started
+
+
+def test_send_message_names_the_correlation_property_its_payload_lacks(cli: Any, setup_org: None) -> None:
+    # The shipped contact process starts on contact_received and correlates replies by contact_ref.
+    cli("deploy", str(PROCESSES / "customer_contact"))
+    payload = '{"name": "Anna", "message": "Can we join the DPS?"}'
+    sent = cli("send-message", "contact_received", "--org", "north", "--data", payload, ok=False)
+    line = _one_error_line(sent)
+    assert line == (
+        "error: Message 'contact_received' was not delivered to process 'customer_contact': its correlation "
+        "property 'contact_ref' is read from the payload by 'contact_ref', which failed (line 1: NameError: "
+        "name 'contact_ref' is not defined). The payload's keys: 'message', 'name'."
+    )
     assert "No instance 1" in _one_error_line(cli("show", "1", "--json", ok=False))  # nothing started
 
 

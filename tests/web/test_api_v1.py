@@ -385,6 +385,14 @@ def test_messages_and_contact_intake(
         },
     )
     assert second.status_code == 202 and len(second.json["instances"]) == 1
+    # Without the key the contact process correlates on, the message starts nothing and says why.
+    unkeyed = _problem(
+        api().post("/messages", json={"name": "contact_received", "payload": {"message": "Hi"}}), 400
+    )
+    assert "correlation property 'contact_ref'" in unkeyed["detail"]
+    assert "The payload's keys: 'message'." in unkeyed["detail"]
+    with session_factory() as s:
+        assert len(engine.list_instances(s, organisation_id=engine.get_organisation(s, "north").id)) == 3
     with session_factory.begin() as s:
         api_tokens.remove_service_account(s, s.get(type(account), account.id), actor="north-admin")
     _problem(form.post("/contact-intake", json=contact), 401, "invalid-token")

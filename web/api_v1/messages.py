@@ -36,7 +36,8 @@ def send_message(name: str, payload: dict[str, Any], correlation: dict[str, Any]
     """Send message ``name`` with ``payload``; ``correlation`` values are added to it and win.
 
     :raises NotFoundError: (404) nothing waits for the message and no process starts on it.
-    :raises DataError: (400) a payload key is reserved, or the payload nests too deep.
+    :raises DataError: (400) a payload key is reserved, the payload nests too deep, or a
+        correlation property cannot be read from it (a key it names is missing).
     """
     reached = engine.send_message(
         db_session(),
