@@ -11,6 +11,10 @@ names. So:
   as ``row["date"]``, which shadows nothing. Keys that are text but no Python
   identifier (``"unit price"``) are accepted: forms and decisions may use them,
   scripts just cannot name them as variables.
+- A number with a fraction becomes a ``Decimal`` (:func:`exact_numbers`), as
+  a web form's amounts are: JSON from the API, the CLI or a message carries
+  it as a float, and ``Decimal`` and ``float`` do not mix in a script's
+  arithmetic (``price / parameters['base']`` would fail for one of the two).
 - Data may nest at most :data:`MAX_DATA_DEPTH` levels. Validation, the
   serializer and ``json`` itself recurse once per level, and a payload nested
   100 000 levels deep would otherwise end in a ``RecursionError`` somewhere
@@ -21,8 +25,10 @@ names. So:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from ._sandbox import RESERVED_DATA_NAMES
@@ -114,3 +120,24 @@ def submitted_data_errors(data: Mapping[Any, Any]) -> dict[str, list[str]]:
     if nests_deeper_than(data, MAX_DATA_DEPTH):
         errors.setdefault("", []).append(f"The data is nested more than {MAX_DATA_DEPTH} levels deep.")
     return errors
+
+
+def exact_numbers(value: Any) -> Any:
+    """Return *value* with every finite float, at any depth, as the ``Decimal`` of its shortest text.
+
+    ``0.1`` becomes ``Decimal("0.1")``, not the binary fraction's 55 digits, so
+    an amount sent as JSON is the amount a web form would have given. Other
+    values, and the containers that hold no float, are returned as they are.
+    Callers check the nesting first (:func:`submitted_data_errors`).
+    """
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else value
+    if isinstance(value, dict):
+        converted = {key: exact_numbers(item) for key, item in value.items()}
+        return value if all(converted[key] is item for key, item in value.items()) else converted
+    if isinstance(value, list | tuple):
+        items = [exact_numbers(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    return value

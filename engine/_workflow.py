@@ -37,6 +37,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ._driver_sql import DriverStatement, Entity
 from ._sandbox import SandboxedScriptEngine
 from ._serializer import SERIALIZER
+from ._submitted import exact_numbers
 from .caches import OrganisationRef, definition_by_id, organisation_by_id
 from .connectors import CONNECTORS, ConnectorContext, audited_params
 from .db import is_postgresql
@@ -166,13 +167,16 @@ def current_parameters(
     own over the shared ones); the organisation's settings that are set
     (``jurisdiction`` from its country, ``currency``, ``time_zone``...,
     :func:`engine.org_settings.settings_parameters`) win over them. Reads in
-    the caller's transaction.
+    the caller's transaction. A number with a fraction is a ``Decimal``
+    (``58800.5`` stored in JSON is ``Decimal("58800.5")``), as in task data
+    (:func:`engine._submitted.exact_numbers`), so a script can do arithmetic
+    with both.
     """
     # org_settings builds on the audit log, which builds on this module: imported when used.
     from .org_settings import settings_parameters
 
     rows = parameter_rows_in_force(session, organisation_id, on or dt.date.today())
-    values: dict[str, Any] = {key: row.value for key, row in rows.items()}
+    values: dict[str, Any] = {key: exact_numbers(row.value) for key, row in rows.items()}
     organisation = session.get(Organisation, organisation_id)
     if organisation is not None:
         values.update(settings_parameters(organisation))

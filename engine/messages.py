@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
 from ._sandbox import SandboxedEnvironment
-from ._submitted import submitted_data_errors
+from ._submitted import exact_numbers, submitted_data_errors
 from ._workflow import (
     InstanceOperation,
     canonical_key,
@@ -129,6 +129,7 @@ def _deliver(
         sender = f"Instance {source_instance_id} sent message" if source_instance_id else "Message"
         details = "; ".join(message for messages in errors.values() for message in messages)
         raise DataError(f"{sender} {name!r} was not delivered: its payload is refused: {details}")
+    payload = exact_numbers(payload)
     definitions = visible_definitions(session, organisation_id)
     property_sets = {
         canonical_key({"p": props}): props

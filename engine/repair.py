@@ -26,7 +26,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from ._submitted import submitted_data_errors
+from ._submitted import exact_numbers, submitted_data_errors
 from ._workflow import InstanceOperation
 from .errors import FormValidationError, InvalidStateError, NotFoundError, ProcflowError
 from .models import AuditEvent, HumanTask, ProcessInstance
@@ -72,6 +72,7 @@ def set_instance_data(
     errors = data_errors(data)
     if errors:
         raise FormValidationError(errors)
+    data = exact_numbers(data)
     before = op.data()
     workflow = op.workflow
     targets = workflow.get_tasks(state=TaskState.ERROR) or workflow.get_tasks(

@@ -20,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from forms import keep_read_only, validate_submission
 
-from ._submitted import submitted_data_errors
+from ._submitted import exact_numbers, submitted_data_errors
 from ._workflow import ACTIVE_STATUSES, FAILED_IN, InstanceOperation, json_safe
 from .caches import Actor, member, organisation_by_id, organisation_by_key, resolved_definition
 from .definitions import bundle_json, load_parsed
@@ -88,6 +88,7 @@ def start_instance(
     errors = submitted_data_errors(data)
     if errors:
         raise FormValidationError(errors)
+    data = exact_numbers(data)
     event = manual_start_event(session, definition)
     message = _message_name(event) if event is not None else None
     if message is not None:
@@ -392,6 +393,7 @@ def complete_task(
     errors = submitted_data_errors(data)
     if errors:
         raise FormValidationError(errors)
+    data = exact_numbers(data)
     spiff_task = op.task(task.task_uuid)
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise ConflictError(f"Task {task.id} ({task.name}) is no longer active")
@@ -534,6 +536,7 @@ def retry_instance(
     errors = submitted_data_errors(data or {})
     if errors:
         raise FormValidationError(errors)
+    data = exact_numbers(data)
     op.audit("retried", detail={"data": data or {}})
     op.instance.error_message = None
     for task in op.workflow.get_tasks(state=TaskState.ERROR):

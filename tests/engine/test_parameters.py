@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,21 @@ def test_going_back_to_the_shared_value_needs_an_own_one_and_a_shared_one(
             use_shared_parameter(s, north, "own_only", valid_from=D(2021, 1, 1), actor="a")
     assert list(own.value.errors) == ["key"] and "uses the shared one" in own.value.errors["key"][0]
     assert "no shared value" in shared.value.errors["key"][0]
+
+
+def test_a_number_with_a_fraction_reaches_scripts_as_a_decimal(
+    session_factory: so.sessionmaker[so.Session], orgs: None
+) -> None:
+    # Stored as JSON, 58 800.50 is a float; scripts and decisions get it as a form's amounts are.
+    with session_factory.begin() as s:
+        north = _org(s)
+        _set(s, "base", 58800.50, north, D(2020, 1, 1))
+        _set(s, "ladder", [{"up_to": 2.5}, {"up_to": 10}], north, D(2020, 1, 1))
+    with session_factory() as s:
+        values = current_parameters(s, north, D(2021, 1, 1))
+    assert values["base"] == Decimal("58800.5") and isinstance(values["base"], Decimal)
+    assert values["ladder"] == [{"up_to": Decimal("2.5")}, {"up_to": 10}]
+    assert Decimal("117601.00") / values["base"] == 2
 
 
 def test_organisation_settings_win_over_the_rows(

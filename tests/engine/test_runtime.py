@@ -193,6 +193,26 @@ def test_decimal_and_date_round_trip(session_factory: so.sessionmaker[so.Session
     assert data["total"] == Decimal("1250.00")
 
 
+def test_a_fraction_sent_as_json_is_a_decimal_as_a_forms_would_be(
+    session_factory: so.sessionmaker[so.Session], deployed: None
+) -> None:
+    # The API and the CLI carry 999.5 as a float; the fixture's script computes amount * Decimal('1.25'),
+    # which a float would fail (Decimal and float do not mix) and a web form's Decimal does not.
+    instance_id = _start(session_factory)
+    task = _only_task(session_factory, instance_id)
+    submitted = {**REQUEST, "amount": 999.5, "lines": [{"price": 0.1}]}
+    _complete(session_factory, task.id, "north-req", **submitted)
+    with session_factory() as s:
+        instance = engine.get_instance(s, instance_id)
+        assert instance.status == "running", instance.error_message
+        from engine._workflow import InstanceOperation
+
+        data = InstanceOperation(s, instance, actor=None).data()
+    assert data["amount"] == Decimal("999.5") and isinstance(data["amount"], Decimal)
+    assert data["total"] == Decimal("1249.375")
+    assert data["lines"] == [{"price": Decimal("0.1")}], "the float's shortest text, not its binary fraction"
+
+
 def test_suspend_resume_cancel(session_factory: so.sessionmaker[so.Session], deployed: None) -> None:
     instance_id = _start(session_factory)
     task = _only_task(session_factory, instance_id)

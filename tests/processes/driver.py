@@ -39,6 +39,7 @@ from SpiffWorkflow.util.task import TaskState
 import engine
 from engine._sandbox import SandboxedScriptEngine
 from engine._specs import ParsedBundle, find_form, parse_bundle, read_bundle
+from engine._submitted import exact_numbers
 from engine._workflow import (
     SCRIPT_TIME_LIMIT,
     InstanceOperation,
@@ -220,8 +221,8 @@ class Driver:
 
 
 def json_data(data: dict[str, Any]) -> dict[str, Any]:
-    """Data as it arrives from a web form or the API: plain JSON."""
-    loaded: dict[str, Any] = json.loads(json.dumps(data))
+    """Data as it arrives from the API, plain JSON, with its fractions as the engine keeps them (Decimal)."""
+    loaded: dict[str, Any] = exact_numbers(json.loads(json.dumps(data)))
     return loaded
 
 

@@ -262,6 +262,33 @@ def test_not_approved(driver: Driver, clock: Clock) -> None:
     assert (record["outcome"], record["outcome_reason"]) == ("not_approved", "No budget this year.")
 
 
+def test_a_price_with_cents_over_a_base_amount_with_cents(driver: Driver, clock: Clock) -> None:
+    # ApproverLevel.dmn divides the contract value by the base amount. Both have cents here: the
+    # admin's amount is stored as JSON, the price arrives as JSON (or from a form, as a Decimal).
+    with driver.session_factory.begin() as s:
+        engine.set_parameter(
+            s,
+            "approval_base_amount",
+            15000.50,
+            organisation_id=engine.get_organisation(s, "exempelby").id,
+            valid_from=dt.date(2025, 1, 1),
+        )
+    run = driver.start("direct_procurement", org="exempelby", user="se-requester")
+    run.complete("describe_need", user="se-requester", data=_need("se", value_excl_vat=50000))
+    _declare_none(run, "se-requester")
+    _request_quotes(run, "se")
+    _through_deadline(driver, clock, run)
+    run.complete("register_quotes", user="se-buyer", data={"quotes": [_quote(SUPPLIERS[0], 48000.25, 70)]})
+    run.complete(
+        "select_supplier",
+        user="se-buyer",
+        data={"winner_org_number": "556000-0001", "justification": "Only quote."},
+    )
+    # 48 000.25 / 15 000.50 = 3.1998...: over the unit head's 3 base amounts, within the area head's 5.
+    assert run.data["approver_group"] == "approvers_area_head"
+    assert _amount(run.data["contract_value"]) == Decimal("48000.25")
+
+
 def test_quality_review_stops_a_works_contract(driver: Driver, clock: Clock) -> None:
     run = driver.start("direct_procurement", org="exempelby", user="se-requester")
     run.complete(
