@@ -224,6 +224,8 @@ def test_start_work_on_and_complete_a_case(
     with session_factory() as s:  # from the database, not from what the request kept
         assert engine.instance_data(s, engine.get_instance(s, instance_id))["subject"] == "Laptops"
     shown = requester.get(f"/instances/{instance_id}").json
+    # 1200.5 was sent as a JSON number: kept as an exact Decimal, read back as text like a form's amount.
+    assert shown["data"]["estimated_value"] == "1200.5"
     assert shown["data"]["subject"] == "Laptops" and [t["bpmn_id"] for t in shown["tasks"]] == [
         "request",
         "review",
