@@ -126,18 +126,15 @@ def exact_numbers(value: Any) -> Any:
     """Return *value* with every finite float, at any depth, as the ``Decimal`` of its shortest text.
 
     ``0.1`` becomes ``Decimal("0.1")``, not the binary fraction's 55 digits, so
-    an amount sent as JSON is the amount a web form would have given. Other
-    values, and the containers that hold no float, are returned as they are.
+    an amount sent as JSON is the amount a web form would have given. Dicts,
+    lists and tuples are copied; other values are returned as they are.
     Callers check the nesting first (:func:`submitted_data_errors`).
     """
     if isinstance(value, float):
         return Decimal(repr(value)) if math.isfinite(value) else value
     if isinstance(value, dict):
-        converted = {key: exact_numbers(item) for key, item in value.items()}
-        return value if all(converted[key] is item for key, item in value.items()) else converted
+        return {key: exact_numbers(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         items = [exact_numbers(item) for item in value]
-        if all(new is old for new, old in zip(items, value, strict=True)):
-            return value
         return items if isinstance(value, list) else tuple(items)
     return value

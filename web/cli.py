@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,16 +78,9 @@ def _load_data(raw: str | None) -> dict[str, Any]:
     return data
 
 
-def _json_value(value: Any) -> Any:
-    """A value ``json`` cannot write: a ``Decimal`` as the number it is (as the API writes it), else text."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return str(value)
-
-
 def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
     if as_json:
-        click.echo(json.dumps(payload, default=_json_value))
+        click.echo(json.dumps(payload, default=str))
     else:
         click.echo(text)
 

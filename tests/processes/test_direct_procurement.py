@@ -275,15 +275,7 @@ def test_a_price_with_cents_over_a_base_amount_with_cents(driver: Driver, clock:
         )
     run = driver.start("direct_procurement", org="exempelby", user="se-requester")
     run.complete("describe_need", user="se-requester", data=_need("se", value_excl_vat=50000))
-    _declare_none(run, "se-requester")
-    _request_quotes(run, "se")
-    _through_deadline(driver, clock, run)
-    run.complete("register_quotes", user="se-buyer", data={"quotes": [_quote(SUPPLIERS[0], 48000.25, 70)]})
-    run.complete(
-        "select_supplier",
-        user="se-buyer",
-        data={"winner_org_number": "556000-0001", "justification": "Only quote."},
-    )
+    _quoted_and_selected(driver, clock, run, "se", 48000.25)
     # 48 000.25 / 15 000.50 = 3.1998...: over the unit head's 3 base amounts, within the area head's 5.
     assert run.data["approver_group"] == "approvers_area_head"
     assert _amount(run.data["contract_value"]) == Decimal("48000.25")
